@@ -1,0 +1,166 @@
+"""What a live session hands back: replies with their timings, command acks and transcript entries."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Ack", "Reply", "ReplyTimings", "TranscriptEntry", "derive_timings"]
+
+
+def _ms(a: int | None, b: int | None) -> float | None:
+    """``b - a`` in milliseconds, or None when either end is unknown. Both are ns on ONE clock."""
+    if a is None or b is None:
+        return None
+    return (b - a) / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTimings:
+    """Timings of one message, all from timestamps on one clock (:attr:`clock`).
+
+    Attributes:
+        clock: the clock every timestamp came from (``"kernel"`` or ``"browser:<id>"``).
+        chunks: how many chunks the message was split into when sent.
+        send_span_ms: first chunk sent → last chunk sent (the cost of chunking and pacing).
+        ttfr_ms: last chunk sent → first reply chunk received (time to first reply).
+        ttfa_ms: last chunk sent → ``audio_start`` received (time to audio).
+        reply_ms: last chunk sent → final reply chunk received.
+        speak_ms: ``audio_start`` → ``audio_end`` (how long the avatar spoke).
+        gaps_ms: gaps between consecutive reply chunks, in arrival order.
+    """
+
+    clock: str
+    chunks: int
+    send_span_ms: float | None
+    ttfr_ms: float | None
+    ttfa_ms: float | None
+    reply_ms: float | None
+    speak_ms: float | None
+    gaps_ms: tuple[float, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        """The timings as a plain dict (for tables and JSON)."""
+        return {
+            "clock": self.clock,
+            "chunks": self.chunks,
+            "send_span_ms": self.send_span_ms,
+            "ttfr_ms": self.ttfr_ms,
+            "ttfa_ms": self.ttfa_ms,
+            "reply_ms": self.reply_ms,
+            "speak_ms": self.speak_ms,
+            "gaps_ms": list(self.gaps_ms),
+        }
+
+
+def derive_timings(
+    *,
+    clock: str,
+    sent_ns: Sequence[int],
+    recv_ns: Sequence[int],
+    final_ns: int | None,
+    audio_start_ns: int | None,
+    audio_end_ns: int | None,
+) -> ReplyTimings:
+    """Derive :class:`ReplyTimings` from raw timestamps (all ns on ``clock``).
+
+    This is the one definition of the message timings: :class:`~akool_lab.live.AvatarStream` uses it for each
+    :class:`Reply`, and the metrics layer uses it on recorded events, so both always agree.
+
+    Args:
+        sent_ns: when each chunk of the message was sent, in send order.
+        recv_ns: when each reply chunk arrived, in arrival order (duplicates already removed).
+        final_ns: when the reply's final chunk arrived (None if the reply never completed).
+    """
+    first_sent = sent_ns[0] if sent_ns else None
+    last_sent = sent_ns[-1] if sent_ns else None
+    first_recv = recv_ns[0] if recv_ns else None
+    gaps = tuple((b - a) / 1e6 for a, b in itertools.pairwise(recv_ns))
+    return ReplyTimings(
+        clock=clock,
+        chunks=len(sent_ns),
+        send_span_ms=_ms(first_sent, last_sent),
+        ttfr_ms=_ms(last_sent, first_recv),
+        ttfa_ms=_ms(last_sent, audio_start_ns),
+        reply_ms=_ms(last_sent, final_ns),
+        speak_ms=_ms(audio_start_ns, audio_end_ns),
+        gaps_ms=gaps,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The avatar's reply to one message.
+
+    Attributes:
+        mid: the id of the message that was sent (``say``/``ask``), which keys its timings and events.
+        reply_mid: the id the avatar used for its reply chunks (may differ from :attr:`mid`).
+        text: the reply's text (in mode 1, what the avatar spoke; in mode 2, its answer).
+        prompt: the text that was sent.
+        intent: ``"say"`` (mode 1), ``"ask"`` (mode 2) or ``"llm"`` (your own LLM's answer, spoken in mode 1).
+        timings: the message's :class:`ReplyTimings`.
+        complete: False when the reply was cut short (interrupted, no ``fin``, stream dropped).
+        interrupted: True when :meth:`AvatarStream.interrupt` stopped it.
+        reason: why it is incomplete, when it is.
+        missing: chunk indexes that never arrived.
+    """
+
+    mid: str
+    reply_mid: str | None
+    text: str
+    prompt: str
+    intent: str
+    timings: ReplyTimings
+    complete: bool = True
+    interrupted: bool = False
+    reason: str | None = None
+    missing: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A command's acknowledgement.
+
+    Attributes:
+        mid: the command's message id.
+        cmd: the command (``"set-params"``, ``"interrupt"``, ``"set-action"``).
+        code: AKool's code (1000 = OK).
+        msg: the service's message.
+        ack_ms: command sent → ack received, on the transport's clock.
+    """
+
+    mid: str
+    cmd: str
+    code: int
+    msg: str
+    ack_ms: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the command succeeded (code 1000)."""
+        return self.code == 1000
+
+
+@dataclass(slots=True)
+class TranscriptEntry:
+    """One line of the conversation, updated in place while the avatar's text streams in.
+
+    Attributes:
+        role: ``"you"`` (sent from here), ``"avatar"`` (the avatar's text) or ``"user"`` (speech the avatar heard).
+        text: the text so far.
+        mid: the message id (for the avatar: the id of the message it answers, when known).
+        wall: ``time.time()`` when the entry started (display only).
+        done: whether the entry is complete.
+        reply: the :class:`Reply` once the avatar's entry is done (its timings).
+    """
+
+    role: str
+    text: str
+    mid: str | None
+    wall: float
+    done: bool = False
+    reply: Reply | None = field(default=None, repr=False)

@@ -1,0 +1,78 @@
+"""The one small interface every data-channel transport implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from akool_lab.protocol.limits import ProviderBudget
+
+__all__ = ["Frame", "Transport"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One message received on the data channel.
+
+    Attributes:
+        data: the message's bytes (UTF-8 JSON for the v2 protocol).
+        t_ns: arrival time, in integer ns on the transport's ``clock``, taken as soon as the frame arrived.
+        clock: the clock ``t_ns`` is on (``"kernel"`` or ``"browser:<id>"``); see :mod:`akool_lab.events`.
+    """
+
+    data: bytes
+    t_ns: int
+    clock: str
+
+
+class Transport(abc.ABC):
+    """How data-channel bytes travel between this process and the avatar.
+
+    A transport is used from the I/O loop thread only. Its life: :meth:`connect`, then any number of
+    :meth:`send` calls while :meth:`frames` is being iterated, then :meth:`close`. The frame iterator ends when
+    the transport closes (by either side); :attr:`close_reason` then says why.
+
+    Attributes:
+        budget: the provider's byte budget and pacing profile.
+        clock: the clock of the timestamps this transport produces (sends and arrivals share it).
+        paces_itself: True when the far end (e.g. the browser stage) applies the provider's pacing itself,
+            so the caller must not pace again.
+    """
+
+    budget: ProviderBudget
+    clock: str
+    paces_itself: bool = False
+
+    @abc.abstractmethod
+    async def connect(self, timeout: float) -> None:
+        """Open the channel; raise ``akool_lab.errors.ConnectionError`` or ``TimeoutError`` on failure."""
+
+    @abc.abstractmethod
+    async def send(self, data: bytes) -> int:
+        """Send one message; return the time it was handed to the network, in ns on :attr:`clock`.
+
+        Raises ``akool_lab.errors.StreamClosedError`` when the channel is closed.
+        """
+
+    @abc.abstractmethod
+    def frames(self) -> AsyncIterator[Frame]:
+        """The received frames, in arrival order; the iterator ends when the channel closes."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the channel (idempotent)."""
+
+    @property
+    @abc.abstractmethod
+    def closed(self) -> bool:
+        """Whether the channel is closed."""
+
+    @property
+    def close_reason(self) -> str | None:
+        """Why the channel closed (``None`` while open or when closed by :meth:`close`)."""
+        return None
+
+    def describe(self) -> str:
+        """A one-line, secret-free description for reprs and logs."""
+        return f"{type(self).__name__}({self.budget.name})"

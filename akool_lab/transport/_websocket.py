@@ -1,0 +1,154 @@
+"""The simulator's data channel: one WebSocket per session, one v2 message per JSON text frame."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from akool_lab.errors import ConnectionError, StreamClosedError, TimeoutError, ValidationError
+from akool_lab.events import KERNEL_CLOCK
+from akool_lab.protocol.limits import WEBSOCKET, ProviderBudget
+from akool_lab.redaction import redact, scrub
+from akool_lab.transport._base import Frame, Transport
+
+__all__ = ["WebSocketTransport", "display_url"]
+
+_log = logging.getLogger("akool_lab.transport")
+
+
+def display_url(url: str) -> str:
+    """``url`` with the value of every query parameter named like a token redacted (safe to show)."""
+    parts = urlsplit(url)
+    query = [(k, redact(v) if "token" in k.lower() or "key" in k.lower() else v) for k, v in parse_qsl(parts.query)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class _ScrubbingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Hands websockets a logger that never writes the session's token (its DEBUG lines show the request line)."""
+
+    def __init__(self, logger: logging.Logger, secrets: list[str]) -> None:
+        super().__init__(logger, {})
+        self._secrets = secrets
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return scrub(str(msg), self._secrets), kwargs
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            # Format first so that a token passed as an argument is scrubbed too.
+            text = str(msg) % args if args else str(msg)
+            super().log(level, scrub(text, self._secrets), **kwargs)
+
+
+class WebSocketTransport(Transport):
+    """The embedded simulator's ``ws_url``: v2 messages as JSON text frames, timestamped on the kernel clock.
+
+    Sends and arrivals are stamped with ``time.perf_counter_ns()`` on the I/O loop thread, so every duration
+    derived from them is on one clock.
+    """
+
+    paces_itself = False
+
+    def __init__(self, url: str, *, budget: ProviderBudget = WEBSOCKET, token: str | None = None) -> None:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("ws", "wss"):
+            raise ValidationError("ws_url", "must be a ws:// or wss:// URL", allowed="ws://host:port/path")
+        if token and "token=" not in url:
+            parts = urlsplit(url)
+            query = "&".join(q for q in (parts.query, urlencode({"token": token})) if q)
+            url = urlunsplit(parts._replace(query=query))
+        self._url = url
+        self._secrets = [v for k, v in parse_qsl(urlsplit(url).query) if "token" in k.lower()]
+        self.budget = budget
+        self.clock = KERNEL_CLOCK
+        self._ws: ClientConnection | None = None
+        self._closed = False
+        self._close_reason: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<WebSocketTransport {display_url(self._url)} {'closed' if self._closed else 'open'}>"
+
+    def describe(self) -> str:
+        return f"WebSocketTransport({display_url(self._url)})"
+
+    async def connect(self, timeout: float) -> None:
+        logger = _ScrubbingLogger(logging.getLogger("websockets.client"), self._secrets)
+        try:
+            self._ws = await asyncio.wait_for(
+                connect(
+                    self._url,
+                    compression=None,  # per-message deflate costs latency and the messages are small
+                    proxy=None,
+                    open_timeout=None,  # bounded by wait_for above
+                    max_size=2**20,
+                    logger=logger,
+                ),
+                timeout,
+            )
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"connecting to {display_url(self._url)}", timeout) from None
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise ConnectionError(
+                f"the stream refused the connection (HTTP {status}) at {display_url(self._url)}: "
+                "the session may have ended, the token may be wrong, or another client is connected"
+            ) from None
+        except (OSError, InvalidHandshake, InvalidURI) as exc:
+            detail = scrub(str(exc), self._secrets)
+            raise ConnectionError(f"could not connect to {display_url(self._url)}: {detail}") from None
+
+    async def send(self, data: bytes) -> int:
+        ws = self._ws
+        if ws is None or self._closed:
+            raise StreamClosedError(f"the stream is closed ({self._close_reason or 'not connected'})")
+        try:
+            await ws.send(data, text=True)
+        except ConnectionClosed as exc:
+            self._note_closed(exc)
+            raise StreamClosedError(f"the stream closed while sending ({self._close_reason})") from None
+        return time.perf_counter_ns()
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        ws = self._ws
+        if ws is None:
+            raise StreamClosedError("the stream is not connected")
+        try:
+            while True:
+                message = await ws.recv()
+                t_ns = time.perf_counter_ns()  # stamped the moment the frame reaches us
+                data = message.encode("utf-8") if isinstance(message, str) else message
+                yield Frame(data, t_ns, KERNEL_CLOCK)
+        except ConnectionClosed as exc:
+            self._note_closed(exc)
+
+    def _note_closed(self, exc: ConnectionClosed) -> None:
+        if not self._closed:
+            self._closed = True
+            rcvd = exc.rcvd
+            if rcvd is not None:
+                self._close_reason = (
+                    f"closed by the server (code {rcvd.code}{': ' + rcvd.reason if rcvd.reason else ''})"
+                )
+            else:
+                self._close_reason = "the connection dropped"
+            _log.debug("%s: %s", self.describe(), self._close_reason)
+
+    async def close(self) -> None:
+        self._closed = True
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._close_reason
