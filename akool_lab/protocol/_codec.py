@@ -1,0 +1,129 @@
+"""Bytes to messages and back: liberal when reading, strict when writing (AKOOL_API.md section 12.1)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from akool_lab.errors import ProtocolError, ValidationError
+from akool_lab.protocol._messages import PROTOCOL_VERSION, Ack, ChatChunk, Command, Message, ServerEvent, Unknown
+
+__all__ = ["decode", "dumps", "encode", "new_mid"]
+
+# A per-process counter makes ids unique within the process without reading a clock; the random suffix keeps two
+# processes (two kernels on one session) apart. Short on purpose: every chat chunk repeats its mid.
+_counter = itertools.count(1)
+
+
+def new_mid() -> str:
+    """A fresh message id such as ``"msg-1-9f3a"``: unique within the process, and unlikely to collide across them."""
+    return f"msg-{next(_counter):x}-{secrets.token_hex(2)}"
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, non-ASCII kept raw (no ``\\u`` escapes): the form every message is sent in."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def encode(message: Message) -> bytes:
+    """The wire bytes of one message.
+
+    >>> encode(Command("m1", "interrupt"))
+    b'{"v":2,"type":"command","mid":"m1","pld":{"cmd":"interrupt"}}'
+    """
+    obj: dict[str, Any]
+    if isinstance(message, ChatChunk):
+        pld: dict[str, Any] = {} if message.sender is None else {"from": message.sender}
+        pld["text"] = message.text
+        # Key order matches encode_chat's hand-built bytes, so both spell a chunk identically.
+        obj = {"v": PROTOCOL_VERSION, "type": "chat", "mid": message.mid, "idx": message.idx, "fin": message.fin}
+        obj["pld"] = pld
+    elif isinstance(message, Command):
+        pld = {"cmd": message.cmd}
+        if message.data is not None:
+            pld["data"] = dict(message.data)
+        obj = {"v": PROTOCOL_VERSION, "type": "command", "mid": message.mid, "pld": pld}
+    elif isinstance(message, Ack):
+        pld = {} if message.cmd is None else {"cmd": message.cmd}
+        pld.update(code=message.code, msg=message.msg)
+        obj = {"v": PROTOCOL_VERSION, "type": "command", "mid": message.mid, "pld": pld}
+    elif isinstance(message, ServerEvent):
+        obj = {"v": PROTOCOL_VERSION, "type": "event"}
+        if message.mid is not None:
+            obj["mid"] = message.mid
+        obj["pld"] = dict(message.pld)
+    elif isinstance(message, Unknown):
+        obj = message.obj
+    else:
+        raise ValidationError("message", f"not a protocol message: {type(message).__name__}")
+    try:
+        return dumps(obj)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("message", f"cannot be encoded as JSON: {exc}") from None
+
+
+def decode(data: bytes | str) -> Message:
+    """Interpret one received data-channel message.
+
+    Accepts the read-side variants of AKOOL_API.md section 11: acks with ``type`` ``"command"`` or ``"cmd"``,
+    ``fin`` at the top level or inside ``pld``, ``pld.params`` for ``pld.data``, and extra fields anywhere (kept in
+    ``raw``). A chat without ``idx`` is chunk 0, without ``fin`` not the last.
+
+    Raises:
+        ProtocolError: the only exception it raises: invalid UTF-8, not JSON, not a JSON object, or a v2 message
+            whose fields have the wrong types. The offending bytes are in the error (truncated).
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray | memoryview) else data
+        if not isinstance(text, str):
+            raise ProtocolError(f"expected bytes or str, got {type(data).__name__}")
+        obj = json.loads(text)
+    except ProtocolError:
+        raise
+    except UnicodeDecodeError:
+        raise ProtocolError("not valid UTF-8", _as_bytes(data)) from None
+    # RecursionError: deeply nested arrays; ValueError: not JSON, or an integer too long to convert.
+    except (ValueError, RecursionError):
+        raise ProtocolError("not JSON", _as_bytes(data)) from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("not a JSON object", _as_bytes(data))
+    try:
+        return _interpret(obj)
+    except ValidationError as exc:
+        # A field of a v2 message has the wrong type: that is the peer's fault, not the caller's.
+        raise ProtocolError(f"invalid v2 message ({exc})", _as_bytes(data)) from None
+
+
+def _as_bytes(data: object) -> bytes | str | None:
+    if isinstance(data, bytes | str):
+        return data
+    if isinstance(data, bytearray | memoryview):
+        return bytes(data)
+    return None
+
+
+def _interpret(obj: dict[str, Any]) -> Message:
+    version = obj.get("v")
+    if version != PROTOCOL_VERSION or isinstance(version, bool) or not isinstance(version, int):
+        return Unknown(obj)
+    kind = obj.get("type")
+    if kind not in ("chat", "command", "cmd", "event"):
+        return Unknown(obj)
+    pld = obj.get("pld")
+    if not isinstance(pld, Mapping):
+        raise ValidationError("pld", f"must be an object, got {pld!r}")
+    if kind == "chat":
+        fin = obj["fin"] if "fin" in obj else pld.get("fin", False)
+        return ChatChunk(obj.get("mid"), obj.get("idx", 0), fin, pld.get("text"), pld.get("from"), raw=obj)  # type: ignore[arg-type]
+    if kind == "event":
+        return ServerEvent(obj.get("mid"), pld.get("event"), pld)  # type: ignore[arg-type]
+    if "code" in pld:
+        return Ack(obj.get("mid"), pld.get("cmd"), pld["code"], pld.get("msg") or "", raw=obj)  # type: ignore[arg-type]
+    if kind == "cmd":
+        # A legacy "cmd" without a code is neither an ack nor something this client sends.
+        return Unknown(obj)
+    data = pld["data"] if "data" in pld else pld.get("params")
+    return Command(obj.get("mid"), pld.get("cmd"), data)  # type: ignore[arg-type]
