@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     "AvatarStream": "akool_lab.live",
     "LiveSession": "akool_lab.live",
     "Reply": "akool_lab.live",
-    "start": "akool_lab.live",
+    "start": "akool_lab.target",
     # metrics
     "run_experiment": "akool_lab.metrics",
     # widgets
