@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -324,7 +324,9 @@ class AvatarStream:
         """Ask the avatar a question (dialogue, mode 2: AKool's LLM answers) and return its :class:`Reply`."""
         return await self._io.wrap(self._converse(text, "ask", timeout, until))
 
-    async def stream(self, text: str, *, intent: str = "ask", timeout: float | None = None) -> AsyncIterator[str]:
+    async def stream(
+        self, text: str, *, intent: str = "ask", timeout: float | None = None
+    ) -> AsyncGenerator[str, None]:
         """Send ``text`` (``intent`` ``"ask"`` or ``"say"``) and yield the reply's text pieces as they arrive."""
         pieces: asyncio.Queue[str | None] = asyncio.Queue()
         caller_loop = asyncio.get_running_loop()
@@ -521,8 +523,9 @@ class AvatarStream:
     ) -> Ack:
         self._check_usable()
         assert self._queue is not None
-        mid = proto.decode(data).mid  # the encoder chose the mid
-        assert mid is not None
+        encoded = proto.decode(data)  # the encoder chose the mid
+        assert isinstance(encoded, proto.Command)
+        mid = encoded.mid
         loop = asyncio.get_running_loop()
         command = _Command(mid, cmd, data, loop.create_future())
         if ordered:
