@@ -1,0 +1,50 @@
+"""``akool-lab sim``: serve the simulator until SIGINT/SIGTERM.
+
+The first line on stdout is exactly ``akool-lab sim listening on http://HOST:PORT`` (flushed), so that a script can
+read the port when ``--port 0``; when the key was generated, the second line prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from akool_lab.sim._faults import FaultPlan, FaultSpecError
+from akool_lab.sim._server import resolve_api_key, start
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve with the flags of ``akool-lab sim``; returns the exit code (0 after SIGINT/SIGTERM, 2 on bad flags)."""
+    try:
+        plan = FaultPlan.parse(args.faults or "")
+    except FaultSpecError as exc:
+        print(f"akool-lab sim: error: --faults: {exc}", file=sys.stderr)
+        return 2
+    key, generated = resolve_api_key(args.api_key)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server = start(host=args.host, port=args.port, api_key=key, seed=args.seed, profile=args.profile, faults=plan)
+    except (OSError, RuntimeError, ValueError) as exc:
+        print(f"akool-lab sim: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(f"akool-lab sim listening on {server.base_url}", flush=True)
+        if generated:
+            print(f"generated API key (pass it as x-api-key): {key}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
