@@ -124,6 +124,10 @@ class IOLoop:
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
+            # Since Python 3.11 this is the builtin TimeoutError, which the coroutine's own (more precise)
+            # akool_lab TimeoutError also derives from: re-raise that one as it is.
+            if future.done() and not future.cancelled():
+                raise
             future.cancel()
             raise TimeoutError(what, timeout if timeout is not None else 0.0) from None
         except KeyboardInterrupt:
