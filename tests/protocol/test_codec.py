@@ -1,0 +1,197 @@
+"""decode and encode: liberal reading, strict writing, and nothing but ProtocolError for garbage."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from akool_lab.errors import ProtocolError, ValidationError
+from akool_lab.protocol import Ack, ChatChunk, Command, Message, ServerEvent, Unknown, decode, encode, new_mid
+
+from .strategies import acks, chat_chunks, commands, events, json_values, unknowns
+
+
+def _wire(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+@pytest.mark.parametrize("strategy", [chat_chunks, commands, acks, events, unknowns], ids=lambda s: repr(s)[:30])
+def test_decode_inverts_encode_for_every_message_type(strategy: st.SearchStrategy[Message]) -> None:
+    @settings(max_examples=60, deadline=None)
+    @given(message=strategy)
+    def check(message: Message) -> None:
+        assert decode(encode(message)) == message
+
+    check()
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=200) | st.text(max_size=200))
+def test_decode_of_arbitrary_input_raises_only_protocol_error(data: bytes | str) -> None:
+    with contextlib.suppress(ProtocolError):
+        decode(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=json_values
+    | st.fixed_dictionaries(
+        {"v": st.just(2), "type": st.sampled_from(["chat", "command", "cmd", "event"])},
+        optional={"mid": json_values, "idx": json_values, "fin": json_values, "pld": json_values},
+    )
+)
+def test_decode_of_arbitrary_json_returns_a_message_or_raises_protocol_error(value: Any) -> None:
+    try:
+        message = decode(_wire(value))
+    except ProtocolError:
+        return
+    assert isinstance(message, ChatChunk | Command | Ack | ServerEvent | Unknown)
+
+
+def test_encode_uses_compact_separators_and_raw_utf8() -> None:
+    assert encode(ChatChunk("m", 0, True, "héllo 😀")) == (
+        '{"v":2,"type":"chat","mid":"m","idx":0,"fin":true,"pld":{"text":"héllo 😀"}}'.encode()
+    )
+
+
+def test_invalid_utf8_is_a_protocol_error_that_shows_the_bytes() -> None:
+    with pytest.raises(ProtocolError, match="UTF-8") as info:
+        decode(b'{"v":2,"type":"chat","pld":{"text":"\xff"}}')
+    assert info.value.data is not None and b"\xff" in info.value.data
+
+
+def test_non_json_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="not JSON"):
+        decode("hello avatar")
+
+
+def test_a_json_array_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="not a JSON object"):
+        decode("[1, 2]")
+
+
+def test_deeply_nested_json_is_a_protocol_error_not_a_recursion_error() -> None:
+    with pytest.raises(ProtocolError):
+        decode("[" * 100_000 + "]" * 100_000)
+
+
+def test_a_chat_whose_idx_is_not_an_integer_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="idx"):
+        decode(_wire({"v": 2, "type": "chat", "mid": "m", "idx": "1", "pld": {"text": "x"}}))
+
+
+def test_a_chat_whose_idx_is_a_bool_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="idx"):
+        decode(_wire({"v": 2, "type": "chat", "mid": "m", "idx": True, "pld": {"text": "x"}}))
+
+
+def test_a_v2_message_without_a_pld_object_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="pld"):
+        decode(_wire({"v": 2, "type": "chat", "mid": "m", "pld": "text"}))
+
+
+def test_a_bot_chunk_decodes_with_its_sender() -> None:
+    chunk = decode(
+        _wire({"v": 2, "type": "chat", "mid": "r1", "idx": 2, "fin": True, "pld": {"from": "bot", "text": "ok"}})
+    )
+    assert chunk == ChatChunk("r1", 2, True, "ok", "bot")
+
+
+def test_fin_inside_pld_is_accepted() -> None:
+    chunk = decode(
+        _wire({"v": 2, "type": "chat", "mid": "r1", "idx": 0, "pld": {"from": "bot", "text": "", "fin": True}})
+    )
+    assert isinstance(chunk, ChatChunk) and chunk.fin
+
+
+def test_a_chat_without_idx_or_fin_is_chunk_zero_not_final() -> None:
+    chunk = decode(_wire({"v": 2, "type": "chat", "mid": "r1", "pld": {"from": "user", "text": "hi"}}))
+    assert isinstance(chunk, ChatChunk) and (chunk.idx, chunk.fin) == (0, False)
+
+
+def test_extra_fields_are_kept_in_raw_and_ignored_by_equality() -> None:
+    obj = {
+        "v": 2,
+        "type": "chat",
+        "mid": "r1",
+        "idx": 0,
+        "fin": True,
+        "ts": 5,
+        "pld": {"from": "bot", "text": "a", "meta": {}},
+    }
+    chunk = decode(_wire(obj))
+    assert isinstance(chunk, ChatChunk) and chunk.raw == obj
+    assert chunk == ChatChunk("r1", 0, True, "a", "bot")
+
+
+@pytest.mark.parametrize("kind", ["command", "cmd"])
+def test_an_ack_is_a_command_or_cmd_with_a_code(kind: str) -> None:
+    ack = decode(_wire({"v": 2, "type": kind, "mid": "c1", "pld": {"cmd": "interrupt", "code": 1000, "msg": "OK"}}))
+    assert ack == Ack("c1", "interrupt", 1000, "OK")
+    assert isinstance(ack, Ack) and ack.ok
+
+
+def test_a_failed_ack_is_not_ok() -> None:
+    ack = decode(
+        _wire({"v": 2, "type": "command", "mid": "c1", "pld": {"cmd": "set-params", "code": 1003, "msg": "bad"}})
+    )
+    assert isinstance(ack, Ack) and not ack.ok and ack.msg == "bad"
+
+
+def test_a_command_without_a_code_decodes_as_the_command_it_echoes() -> None:
+    message = decode(_wire({"v": 2, "type": "command", "mid": "c1", "pld": {"cmd": "set-params", "data": {"mode": 1}}}))
+    assert message == Command("c1", "set-params", {"mode": 1})
+
+
+def test_set_params_under_pld_params_is_read_as_data() -> None:
+    message = decode(
+        _wire({"v": 2, "type": "command", "mid": "c1", "pld": {"cmd": "set-params", "params": {"lang": "en"}}})
+    )
+    assert message == Command("c1", "set-params", {"lang": "en"})
+
+
+def test_a_legacy_cmd_without_a_code_is_unknown() -> None:
+    assert isinstance(decode(_wire({"v": 2, "type": "cmd", "mid": "c1", "pld": {"cmd": "interrupt"}})), Unknown)
+
+
+@pytest.mark.parametrize("name", ["audio_start", "audio_end", "some_future_event"])
+def test_events_keep_their_name_as_is(name: str) -> None:
+    event = decode(_wire({"v": 2, "type": "event", "mid": "e1", "pld": {"event": name}}))
+    assert event == ServerEvent("e1", name, {"event": name})
+
+
+def test_an_error_event_keeps_its_code_and_msg() -> None:
+    event = decode(_wire({"v": 2, "type": "event", "pld": {"event": "error", "code": 1219, "msg": "closed"}}))
+    assert isinstance(event, ServerEvent) and event.mid is None and event.pld["code"] == 1219
+
+
+@pytest.mark.parametrize("version", [1, 3, "2", None, True])
+def test_other_versions_are_unknown(version: object) -> None:
+    obj = {"v": version, "type": "chat", "mid": "m", "pld": {"text": "x"}}
+    assert decode(_wire(obj)) == Unknown(obj)
+
+
+def test_an_unknown_type_is_kept_whole() -> None:
+    obj = {"v": 2, "type": "presence", "pld": {"x": 1}}
+    assert decode(_wire(obj)) == Unknown(obj)
+
+
+def test_new_mids_are_unique() -> None:
+    mids = [new_mid() for _ in range(10_000)]
+    assert len(set(mids)) == len(mids)
+
+
+def test_a_message_validates_itself_on_construction() -> None:
+    with pytest.raises(ValidationError) as info:
+        ChatChunk("m", -1, False, "x")
+    assert info.value.field == "idx"
+
+
+def test_an_event_whose_pld_names_another_event_is_rejected() -> None:
+    with pytest.raises(ValidationError, match=r"pld\.event"):
+        ServerEvent(None, "audio_start", {"event": "audio_end"})
