@@ -137,6 +137,20 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     REGISTRY.clear()  # sessions left open by a test must not be closed through its fake at interpreter exit
 
 
+@pytest.fixture(scope="session")
+def spec() -> dict[str, Any]:
+    """AKool's OpenAPI file, parsed once per run (the shared ``openapi_spec`` fixture re-reads it per test)."""
+    from tests.conftest import OPENAPI_PATH
+
+    if not OPENAPI_PATH.exists():
+        pytest.skip("../shared/reference/akool-live-avatar.openapi.yaml is absent")
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data: dict[str, Any] = yaml.load(OPENAPI_PATH.read_text(encoding="utf-8"), Loader=loader)
+    return data
+
+
 @pytest.fixture
 def sync_harness() -> Iterator[Harness]:
     """A harness for the sync client only (for behaviour that does not depend on the executor)."""
