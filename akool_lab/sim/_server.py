@@ -133,8 +133,12 @@ def start(
 ) -> SimServer:
     """Serve a new simulator on a background thread; returns once it listens (``port=0`` picks a free port)."""
     key, _generated = resolve_api_key(api_key)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY only on sockets that say so, and without it every
+    # response written in two parts waits ~40 ms for the client's delayed ACK (Nagle's algorithm).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
@@ -145,6 +149,7 @@ def start(
         application,
         log_level="warning",
         lifespan="off",
+        http="h11",
         ws="websockets-sansio",
         ws_ping_interval=None,
         timeout_graceful_shutdown=2,
