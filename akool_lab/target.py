@@ -96,7 +96,7 @@ def resolve_target(target: str = "auto", *, profile: str = "fast", seed: int = 0
     from akool_lab import sim
 
     server = sim.start(profile=profile, seed=seed, faults=faults)
-    return Target("sim", server.base_url, Secret(server.api_key_value()), server)
+    return Target("sim", server.base_url, Secret(server.api_key), server)
 
 
 def start(
@@ -126,7 +126,9 @@ def start(
         )
         session_id = session.id
         session = client.sessions.wait_until_live(session.id, timeout=live_timeout)
-        live = client.connect(session, mode=mode_type)
+        from akool_lab.live._connect import connect_sync
+
+        live = connect_sync(client, session, mode=mode_type)
     except BaseException:
         if client is not None:
             if session_id is not None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from akool_lab.errors import ValidationError
 from akool_lab.live._loop import io_loop
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from akool_lab.api import AkoolClient, AsyncAkoolClient, Session
 
 __all__ = ["connect_async", "connect_sync"]
+
+T = TypeVar("T")
 
 
 async def connect_async(
@@ -37,12 +40,18 @@ async def connect_async(
     chosen = select_transport(session, transport)
     session_id = session.id
     recorder = client.recorder
+    # The async client's connections belong to the caller's event loop: its calls must run there, not on the
+    # I/O loop where the stream lives.
+    home = asyncio.get_running_loop()
+
+    async def on_home(coro: Coroutine[Any, Any, T]) -> T:
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, home))
 
     async def closer() -> None:
-        await client.sessions.close(session_id)
+        await on_home(client.sessions.close(session_id))
 
     async def rejoin() -> Transport:
-        fresh = await client.sessions.get(session_id)
+        fresh = await on_home(client.sessions.get(session_id))
         if fresh.status != 2:
             raise ValidationError("session", f"is no longer live (status {int(fresh.status)})")
         return select_transport(fresh, None)

@@ -150,6 +150,7 @@ class AvatarStream:
         self._ack_waiters: dict[str, _Command] = {}
         self._queue: asyncio.Queue[_Message | _Command] | None = None
         self._order_lock: asyncio.Lock | None = None
+        self._link_up: asyncio.Event | None = None
         self._messages: dict[str, _Message] = {}
         self._awaiting: deque[_Message] = deque()
         self._owners: dict[str, _Slot] = {}
@@ -173,6 +174,7 @@ class AvatarStream:
     async def _open(self) -> None:
         self._queue = asyncio.Queue()
         self._order_lock = asyncio.Lock()
+        self._link_up = asyncio.Event()
         self._record(EventKind.CONNECT_START, transport=self._transport.describe())
         try:
             await self._transport.connect(self._connect_timeout)
@@ -181,6 +183,7 @@ class AvatarStream:
             raise
         self._record(EventKind.CONNECTED, transport=self._transport.describe())
         self._state = "open"
+        self._link_up.set()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._receive_loop(), name="akool-lab-receive"),
@@ -557,7 +560,7 @@ class AvatarStream:
             try:
                 for chunk in job.chunks:
                     await self._pace(len(chunk))
-                    t_ns = await self._transport.send(chunk)
+                    t_ns = await self._send_when_linked(chunk, retry=not job.sent_ns)
                     job.sent_ns.append(t_ns)
                     self._record(
                         EventKind.CHAT_SENT,
@@ -575,10 +578,27 @@ class AvatarStream:
             self._messages_sent += 1
             self._awaiting.append(job)
 
+    async def _send_when_linked(self, data: bytes, *, retry: bool) -> int:
+        """Send ``data``; while a reconnect is under way, wait for it, and resend a message that provably did not
+        go out (``retry``: nothing of it was sent yet). Half a chat message is never resent."""
+        assert self._link_up is not None
+        while True:
+            if self._reconnect is not None and not self._link_up.is_set():
+                try:
+                    await asyncio.wait_for(self._link_up.wait(), self._connect_timeout * 3)
+                except asyncio.TimeoutError:
+                    raise StreamClosedError("the stream did not reconnect in time") from None
+            try:
+                return await self._transport.send(data)
+            except StreamClosedError:
+                if not (retry and self._reconnect is not None and self._state == "open"):
+                    raise
+                self._link_up.clear()  # the receive loop notices the drop and reconnects
+
     async def _send_command(self, command: _Command) -> None:
         await self._pace(len(command.data))
         try:
-            t_ns = await self._transport.send(command.data)
+            t_ns = await self._send_when_linked(command.data, retry=True)
         except StreamClosedError as exc:
             if not command.future.done():
                 command.future.set_exception(exc)
@@ -627,6 +647,8 @@ class AvatarStream:
     async def _try_reconnect(self, reason: str) -> bool:
         if self._reconnect is None:
             return False
+        assert self._link_up is not None
+        self._link_up.clear()
         self._record(EventKind.DISCONNECTED, reason=reason, reconnecting=True)
         self._fail_in_flight(f"the connection dropped ({reason}) during the reply")
         for attempt in range(1, 4):
@@ -639,6 +661,7 @@ class AvatarStream:
                 continue
             self._transport = transport
             self._record(EventKind.CONNECTED, transport=transport.describe(), attempt=attempt)
+            self._link_up.set()
             return True
         return False
 
