@@ -15,6 +15,7 @@ import httpx
 
 from akool_lab import errors
 from akool_lab.events import EventKind, Recorder
+from akool_lab.redaction import Secret
 
 from . import _endpoints as ep
 from ._base import ClientCore, evaluate_exception, evaluate_response, poll_delays
@@ -153,8 +154,6 @@ class AkoolClient(ClientCore):
         if headers is None:
             with self._token_lock:
                 if self._token is None:
-                    from akool_lab.redaction import Secret
-
                     self._token = Secret(self._send(self._token_request()))
             headers = self._static_auth_headers()
             assert headers is not None
