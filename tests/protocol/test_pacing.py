@@ -1,0 +1,71 @@
+"""Pacer: a token bucket per provider that returns delays (ns) and reserves the slot; it never sleeps."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from akool_lab.errors import ValidationError
+from akool_lab.protocol import AGORA, LIVEKIT, TRTC, Pacer
+
+SECOND = 1_000_000_000
+
+
+def test_the_first_message_goes_at_once() -> None:
+    assert Pacer(AGORA).delay_for(960, now=0) == 0
+
+
+def test_a_second_full_message_waits_960_over_5760_seconds_on_agora() -> None:
+    pacer = Pacer(AGORA)
+    pacer.delay_for(960, now=0)
+    assert pacer.delay_for(960, now=0) == -(-960 * SECOND // 5760)  # 166_666_667 ns, rounded up
+
+
+def test_delays_account_for_reserved_slots_when_scheduled_up_front() -> None:
+    pacer = Pacer(AGORA)
+    delays = [pacer.delay_for(960, now=0) for _ in range(4)]
+    # k/6 s for the k-th message; rounding each send time up to a whole ns may add at most 1 ns per message.
+    assert all(0 <= delay - k * SECOND // 6 <= k for k, delay in enumerate(delays))
+
+
+def test_time_that_passed_refills_the_bucket() -> None:
+    pacer = Pacer(AGORA)
+    pacer.delay_for(960, now=0)
+    assert pacer.delay_for(960, now=SECOND) == 0
+
+
+def test_the_long_run_rate_is_the_providers_byte_rate() -> None:
+    pacer = Pacer(AGORA)
+    now = 0
+    for _ in range(60):
+        now += pacer.delay_for(960, now)
+    # 60 full messages: one free burst, then 59 at 5760 B/s.
+    assert now == pytest.approx(59 * 960 / 5760 * SECOND, abs=60)
+
+
+def test_trtc_sends_at_most_30_messages_a_second() -> None:
+    pacer = Pacer(TRTC)
+    now, sent = 0, []
+    for _ in range(100):
+        now += pacer.delay_for(10, now)  # tiny messages: only the message rate binds
+        sent.append(now)
+    assert all(later - earlier >= SECOND // 30 for earlier, later in itertools.pairwise(sent))
+    assert sum(1 for t in sent if t < SECOND) == 30
+
+
+def test_trtc_full_messages_wait_for_the_byte_rate() -> None:
+    pacer = Pacer(TRTC)
+    pacer.delay_for(960, now=0)
+    assert pacer.delay_for(960, now=0) == 125_000_000  # 960 / 7680 s
+
+
+def test_livekit_is_not_paced() -> None:
+    pacer = Pacer(LIVEKIT)
+    assert [pacer.delay_for(960, now=0) for _ in range(50)] == [0] * 50
+
+
+def test_a_message_over_the_hard_limit_is_rejected() -> None:
+    with pytest.raises(ValidationError) as info:
+        Pacer(AGORA).delay_for(1025, now=0)
+    assert info.value.field == "nbytes" and info.value.allowed == "0..1024"
