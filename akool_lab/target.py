@@ -126,9 +126,7 @@ def start(
         )
         session_id = session.id
         session = client.sessions.wait_until_live(session.id, timeout=live_timeout)
-        from akool_lab.live._connect import connect_sync
-
-        live = connect_sync(client, session, mode=mode_type)
+        live = client.connect(session, mode=mode_type)
     except BaseException:
         if client is not None:
             if session_id is not None:

@@ -25,14 +25,20 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     for name in ("AKOOL_API_KEY", "AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET", "AKOOL_BASE_URL", "AKOOL_SIM_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     yield
+    # Sessions a test left open would otherwise be closed at interpreter exit through a server (or a mock) that
+    # is long gone; tests that check the exit registry do so explicitly.
+    from akool_lab.api._journal import REGISTRY
+
+    REGISTRY.clear()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def openapi_spec() -> dict[str, object]:
-    """AKool's own OpenAPI description, read from ../shared (the test is skipped when it is absent)."""
+    """AKool's own OpenAPI description, read once from ../shared (the test is skipped when it is absent)."""
     if not OPENAPI_PATH.exists():
         pytest.skip("../shared/reference/akool-live-avatar.openapi.yaml is absent")
     import yaml
 
-    spec: dict[str, object] = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    spec: dict[str, object] = yaml.load(OPENAPI_PATH.read_text(encoding="utf-8"), Loader=loader)
     return spec

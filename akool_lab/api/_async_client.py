@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -34,6 +34,10 @@ from ._models import (
     SessionStatus,
     Voice,
 )
+
+if TYPE_CHECKING:
+    from akool_lab.live import AvatarStream
+    from akool_lab.transport import Transport
 
 __all__ = ["AsyncAkoolClient"]
 
@@ -123,6 +127,34 @@ class AsyncAkoolClient(ClientCore):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    async def connect(
+        self,
+        session: Session | str,
+        *,
+        transport: Transport | None = None,
+        mode: int | None = None,
+        close_session: bool = True,
+        reconnect: bool = False,
+        timeout: float = 15.0,
+    ) -> AvatarStream:
+        """Open the live data channel of ``session`` (a :class:`Session` or its id): an
+        :class:`~akool_lab.live.AvatarStream` to ``await say(...)``, ``ask``, ``set_params``, ``interrupt``...
+
+        See :meth:`AkoolClient.connect` for the arguments. Use it as ``async with await client.connect(s) as live``.
+        """
+        # The live layer sits below this one; imported on use so REST-only code never loads it.
+        from akool_lab.live._connect import connect_async
+
+        return await connect_async(
+            self,
+            session,
+            transport=transport,
+            mode=mode,
+            close_session=close_session,
+            reconnect=reconnect,
+            timeout=timeout,
+        )
 
     async def close_all(self) -> list[str]:
         """Close every session this client created and has not closed; returns the ids closed.

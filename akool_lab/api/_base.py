@@ -177,7 +177,8 @@ class ClientCore:
         self.base_url = (base_url or os.environ.get("AKOOL_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
-        self.recorder = recorder
+        #: every HTTP attempt and session lifecycle event (shared with the live streams this client opens)
+        self.recorder: Recorder = recorder if recorder is not None else Recorder()
         self.journal = Journal(journal_path)
         self._rng = rng or random.Random()
         self._clock = clock or time.monotonic

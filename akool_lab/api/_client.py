@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -31,6 +31,10 @@ from ._models import (
     SessionStatus,
     Voice,
 )
+
+if TYPE_CHECKING:
+    from akool_lab.live import LiveSession
+    from akool_lab.transport import Transport
 
 __all__ = ["AkoolClient"]
 
@@ -120,6 +124,37 @@ class AkoolClient(ClientCore):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def connect(
+        self,
+        session: Session | str,
+        *,
+        transport: Transport | None = None,
+        mode: int | None = None,
+        close_session: bool = True,
+        reconnect: bool = False,
+        timeout: float = 15.0,
+    ) -> LiveSession:
+        """Open the live data channel of ``session`` (a :class:`Session` or its id): a blocking
+        :class:`~akool_lab.live.LiveSession` to ``say``, ``ask``, ``set_params``, ``interrupt``...
+
+        The transport is picked from the credentials (the simulator's WebSocket, or LiveKit) unless given (the
+        stage widget's browser transport for Agora/TRTC). ``mode`` is the avatar's mode if known (1 or 2). With
+        ``close_session`` (default) closing the live session also closes the AKool session.
+        """
+        # The live layer sits below this one; it is imported here, on use, so that the REST client never
+        # loads it (nor websockets) when only REST is used.
+        from akool_lab.live._connect import connect_sync
+
+        return connect_sync(
+            self,
+            session,
+            transport=transport,
+            mode=mode,
+            close_session=close_session,
+            reconnect=reconnect,
+            timeout=timeout,
+        )
 
     def close_all(self) -> list[str]:
         """Close every session this client created and has not closed; returns the ids closed.
