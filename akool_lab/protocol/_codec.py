@@ -77,7 +77,7 @@ def decode(data: bytes | str) -> Message:
             whose fields have the wrong types. The offending bytes are in the error (truncated).
     """
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes | bytearray | memoryview) else data
+        text = bytes(data).decode("utf-8") if isinstance(data, bytes | bytearray | memoryview) else data
         if not isinstance(text, str):
             raise ProtocolError(f"expected bytes or str, got {type(data).__name__}")
         obj = json.loads(text)
