@@ -23,7 +23,7 @@ def _chunks(messages: list[bytes]) -> list[ChatChunk]:
     return chunks  # type: ignore[return-value]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text=chat_text, budget=budgets)
 def test_every_chunk_fits_the_budget_and_the_text_round_trips(text: str, budget: ProviderBudget) -> None:
     messages = encode_chat(text, mid="msg-1-ab12", budget=budget)
@@ -50,7 +50,7 @@ def test_a_chunk_is_exactly_what_encode_writes_for_it(text: str) -> None:
         assert encode(decode(message)) == message
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(text=st.text() | st.lists(st.sampled_from(TRICKY)).map("".join))
 def test_json_escape_matches_json_dumps(text: str) -> None:
     assert json_escape(text.encode("utf-8")) == json.dumps(text, ensure_ascii=False)[1:-1].encode("utf-8")

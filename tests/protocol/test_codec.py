@@ -37,7 +37,7 @@ def test_decode_of_arbitrary_input_raises_only_protocol_error(data: bytes | str)
         decode(data)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     value=json_values
     | st.fixed_dictionaries(
