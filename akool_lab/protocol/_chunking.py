@@ -66,14 +66,19 @@ def json_escape(raw: bytes) -> bytes:
     Works on the bytes: a handful of ``bytes.replace`` passes (memchr-fast) beat ``json.dumps`` on non-ASCII text
     several times over, and none of these ASCII bytes can occur inside a multi-byte UTF-8 sequence.
     """
+    return _escape(raw)[0]
+
+
+def _escape(raw: bytes) -> tuple[bytes, bool]:
+    """:func:`json_escape`, and whether any ``\\u00XX`` escape was needed (for the chunker's granularity)."""
     # The backslash goes first, so that the backslashes the other escapes add are not doubled.
     for plain, escape in _SHORT_ESCAPES:
         if plain in raw:
             raw = raw.replace(plain, escape)
     # Rare control characters: a C-speed translate tells whether the (slower) regular expression is needed.
     if raw.translate(None, _ALL_BUT_OTHER_CONTROL):
-        raw = _OTHER_CONTROL.sub(_unicode_escape, raw)
-    return raw
+        return _OTHER_CONTROL.sub(_unicode_escape, raw), True
+    return raw, False
 
 
 def encode_chat(text: str, mid: str | None = None, budget: ProviderBudget = WEBSOCKET) -> list[bytes]:
@@ -101,14 +106,16 @@ def encode_chat(text: str, mid: str | None = None, budget: ProviderBudget = WEBS
         raw = text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationError("text", "contains a lone surrogate, which UTF-8 cannot carry") from None
-    return _Chunker(json_escape(raw), _head(dumps(mid)), budget.max_message_bytes).run()
+    escaped, long_escapes = _escape(raw)
+    return _Chunker(escaped, long_escapes, _head(dumps(mid)), budget.max_message_bytes).run()
 
 
 class _Chunker:
     """One encode_chat call: the escaped text and the greedy cut loop."""
 
-    def __init__(self, escaped: bytes, head: bytes, max_bytes: int) -> None:
+    def __init__(self, escaped: bytes, long_escapes: bool, head: bytes, max_bytes: int) -> None:
         self.escaped = escaped
+        self.long_escapes = long_escapes
         self.head = head
         self.max_bytes = max_bytes
 
@@ -122,23 +129,29 @@ class _Chunker:
         Conservative (3 for any non-ASCII text) because it only trims the slack kept for nicer cuts.
         """
         escaped = self.escaped
-        if b"\\u" in escaped:
+        if self.long_escapes:
             return 5
         if not escaped.isascii():
             return 3
         return 1 if b"\\" in escaped else 0
 
     def plan(self) -> tuple[int, int]:
-        """The fewest chunks that surely carry the text, and the slack they leave for nicer cuts."""
+        """The fewest chunks that surely carry the text, and the slack they leave for nicer cuts.
+
+        Solved per band of ``idx`` with the same number of digits (so the same envelope), in closed form.
+        """
         loss, total = self.granularity(), len(self.escaped)
         room, room_last = self.capacity(0, False) + 1, self.capacity(0, True) + 1  # + 1: idx 0's digit
-        carried, idx, digits, next_digit_at = 0, 0, 1, 10
-        while carried + room_last - digits < total:
-            carried += room - digits - loss
-            idx += 1
-            if idx == next_digit_at:
-                digits, next_digit_at = digits + 1, next_digit_at * 10
-        return idx + 1, carried + room_last - digits - total
+        carried, idx, digits, band_end = 0, 0, 1, 10
+        while True:
+            per_chunk, last = room - digits - loss, room_last - digits
+            need = total - last - carried
+            more = 0 if need <= 0 else -(-need // per_chunk)
+            if idx + more < band_end:
+                idx, carried = idx + more, carried + more * per_chunk
+                return idx + 1, carried + last - total
+            carried += (band_end - idx) * per_chunk
+            idx, digits, band_end = band_end, digits + 1, band_end * 10
 
     def boundary(self, start: int, end: int) -> int:
         """The last offset at or before ``end`` that splits neither a UTF-8 character nor a JSON escape.
@@ -165,9 +178,9 @@ class _Chunker:
         low = max(start + 1, end - allowed)
         window = self.escaped[low:end]
         match = _LAST_SENTENCE_END.match(window) or _LAST_SPACE.match(window)
-        # A match ends after a space, a whole 。！？ or a letter of an escape ("\\n"), so always between two
-        # characters: a window that starts mid-character or mid-escape cannot match there (its bytes are
-        # continuation bytes or hex digits). A literal backslash before an "n" may pass for a newline: harmless.
+        # A match ends after a space, a whole 。！？ or the letter of an escape ("\\n"), so between two characters:
+        # a window that starts mid-character or mid-escape cannot match there (those bytes are continuation bytes
+        # or hex digits). A literal backslash before an "n" may pass for a newline: harmless.
         return low + match.end() if match else end
 
     def run(self) -> list[bytes]:
@@ -186,7 +199,10 @@ class _Chunker:
         start, idx, digits, next_digit_at = 0, 0, 1, 10
         while size - start > room_last - digits:
             capacity = room - digits
-            end = self.boundary(start, start + capacity)
+            end = start + capacity
+            # Most cuts land on an ASCII or lead byte with no escape nearby: skip the call then.
+            if escaped[end] & 0xC0 == 0x80 or escaped.rfind(b"\\", end - 5, end) >= 0:
+                end = self.boundary(start, end)
             # Spread the slack over the remaining cuts, never more than the last 20% of a chunk.
             allowed = min(capacity // 5, max(slack // max(1, planned - 1 - idx), capacity // 50))
             cut = self.nice_cut(start, end, allowed)
