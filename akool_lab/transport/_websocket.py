@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import AsyncIterator, MutableMapping
@@ -11,6 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import Frame as WsFrame
+from websockets.frames import Opcode
 
 from akool_lab.errors import ConnectionError, StreamClosedError, TimeoutError, ValidationError
 from akool_lab.events import KERNEL_CLOCK
@@ -47,6 +50,32 @@ class _ScrubbingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             super().log(level, scrub(text, self._secrets), **kwargs)
 
 
+_DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+
+
+class _StampingConnection(ClientConnection):
+    """A client connection that stamps each message when its bytes came off the socket.
+
+    ``recv()`` hands a message over only when our task next runs; on a busy loop that is later than its arrival.
+    Stamping in ``data_received`` (the protocol callback that receives the socket's bytes) removes that delay from
+    every measurement. One stamp is queued per complete data message, so stamps and messages stay aligned.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: collections.deque[int] = collections.deque()
+        self._rx_ns = 0
+
+    def data_received(self, data: bytes) -> None:
+        self._rx_ns = time.perf_counter_ns()
+        super().data_received(data)
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, WsFrame) and event.opcode in _DATA and event.fin:
+            self.arrivals.append(self._rx_ns)
+        super().process_event(event)
+
+
 class WebSocketTransport(Transport):
     """The embedded simulator's ``ws_url``: v2 messages as JSON text frames, timestamped on the kernel clock.
 
@@ -67,7 +96,7 @@ class WebSocketTransport(Transport):
         self._secrets = [v for k, v in parse_qsl(urlsplit(url).query) if "token" in k.lower()]
         self.budget = budget
         self.clock = KERNEL_CLOCK
-        self._ws: ClientConnection | None = None
+        self._ws: _StampingConnection | None = None
         self._closed = False
         self._close_reason: str | None = None
 
@@ -81,13 +110,14 @@ class WebSocketTransport(Transport):
         logger = _ScrubbingLogger(logging.getLogger("websockets.client"), self._secrets)
         try:
             self._ws = await asyncio.wait_for(
-                connect(
+                connect(  # type: ignore[arg-type]
                     self._url,
                     compression=None,  # per-message deflate costs latency and the messages are small
                     proxy=None,
                     open_timeout=None,  # bounded by wait_for above
                     max_size=2**20,
                     logger=logger,
+                    create_connection=_StampingConnection,
                 ),
                 timeout,
             )
@@ -121,7 +151,8 @@ class WebSocketTransport(Transport):
         try:
             while True:
                 message = await ws.recv()
-                t_ns = time.perf_counter_ns()  # stamped the moment the frame reaches us
+                # The stamp taken when the message's bytes came off the socket (see _StampingConnection).
+                t_ns = ws.arrivals.popleft() if ws.arrivals else time.perf_counter_ns()
                 data = message.encode("utf-8") if isinstance(message, str) else message
                 yield Frame(data, t_ns, KERNEL_CLOCK)
         except ConnectionClosed as exc:
