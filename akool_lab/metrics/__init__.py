@@ -42,10 +42,11 @@ _EXPORTS: dict[str, str] = {
     "plot_pacing_cost": "_plots",
     "plot_comparison": "_plots",
     "standard_figures": "_plots",
-    "ExperimentResult": "_runner",
+    "ExperimentResult": "_result",
     "run_experiment": "_runner",
     "write_report": "_report",
-    "load_run": "_report",
+    "load_run": "_result",
+    "write_comparison": "_report",
 }
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "summarize",
     "summary_table",
     "to_dataframe",
+    "write_comparison",
     "write_report",
 ]
 
@@ -101,8 +103,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         message_timings,
         session_timings,
     )
-    from akool_lab.metrics._report import load_run, write_report
-    from akool_lab.metrics._runner import ExperimentResult, run_experiment
+    from akool_lab.metrics._report import write_comparison, write_report
+    from akool_lab.metrics._result import ExperimentResult, load_run
+    from akool_lab.metrics._runner import run_experiment
     from akool_lab.metrics._stats import (
         DEFAULT_METRICS,
         Stats,

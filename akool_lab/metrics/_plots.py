@@ -220,7 +220,7 @@ def plot_message_timeline(records: Iterable[Any], *, limit: int = 40) -> Figure:
     if shown:
         ax.set_yticks(range(len(shown)), labels)
         ax.invert_yaxis()
-        ax.legend(loc="lower right", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     else:
         _no_data(ax, "messages")
     ax.set_xlabel("time since the first message (ms, per clock)")
@@ -260,7 +260,7 @@ def plot_session_timeline(sessions: Iterable[Any]) -> Figure:
     if shown:
         ax.set_yticks(range(len(shown)), [str(_get(s, "session_id"))[-10:] for s in shown])
         ax.invert_yaxis()
-        ax.legend(loc="lower right", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     else:
         _no_data(ax, "sessions")
     ax.set_xlabel("time since session/create was sent (ms)")

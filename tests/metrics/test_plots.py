@@ -110,6 +110,7 @@ def test_figures_of_no_data_still_render_and_say_so(make: Callable[[], Figure]) 
 
 def test_the_histogram_keeps_cold_and_warm_messages_apart() -> None:
     legend = plot_histogram(MESSAGES, "ttfr_ms").axes[0].get_legend()
+    assert legend is not None
     assert [t.get_text() for t in legend.get_texts()] == ["warm (n=1)", "cold: first of a session (n=1)"]
 
 

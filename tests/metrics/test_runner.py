@@ -1,0 +1,177 @@
+"""The experiment runner, with a fake client: what it records, and that every session it creates gets closed."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from akool_lab.errors import ValidationError
+from akool_lab.events import Recorder
+from akool_lab.metrics import run_experiment
+from akool_lab.metrics._runner import Progress, grid
+
+from .fakes import FakeClient, Faults
+
+
+def run(client: FakeClient, **kwargs: Any) -> Any:
+    kwargs.setdefault("progress", False)
+    kwargs.setdefault("prompts", ["Hello there.", "A second, longer prompt for the avatar."])
+    return run_experiment(cast(Any, client), **kwargs)
+
+
+def assert_everything_closed(client: FakeClient) -> None:
+    assert client.created, "the test should have created sessions"
+    assert client.open == set()
+    assert sorted(set(client.closed)) == sorted(client.created)
+
+
+def test_a_run_sends_every_message_and_closes_every_session() -> None:
+    client = FakeClient()
+    result = run(client, sessions=3, messages_per_session=4, concurrency=2)
+    assert_everything_closed(client)
+    assert result.errors == []
+    assert len(result.records) == 12
+    assert sorted(result.session_ids) == ["s0", "s1", "s2"]
+    assert all(r.complete and r.ttfr_ms == 2.0 and r.speak_ms == 6.0 for r in result.records)
+    assert sum(r.cold for r in result.records) == 3
+
+
+def test_warmup_messages_are_marked_and_left_out_of_the_summary() -> None:
+    result = run(FakeClient(), sessions=2, messages_per_session=3, warmup=1)
+    assert [r.warmup for r in result.records if r.session_id == "s0"] == [True, False, False]
+    rows = [row for row in result.summary().rows if row["metric"] == "ttfr_ms"]
+    assert [(row["phase"], row["n"]) for row in rows] == [("warm", 4)]
+    assert sum(row["n"] for row in result.summary(include_warmup=True).rows if row["metric"] == "ttfr_ms") == 6
+
+
+def test_a_grid_of_params_gives_one_combination_per_session_round_robin() -> None:
+    client = FakeClient()
+    result = run(client, sessions=4, messages_per_session=1, params={"lang": ["en", "fr"], "vid": "v1"})
+    assert [live.params for live in sorted(client.lives, key=lambda live: live.number)] == [
+        {"lang": "en", "vid": "v1"},
+        {"lang": "fr", "vid": "v1"},
+        {"lang": "en", "vid": "v1"},
+        {"lang": "fr", "vid": "v1"},
+    ]
+    assert sorted((r.session_id, r.lang, r.voice) for r in result.records) == [
+        ("s0", "en", "v1"),
+        ("s1", "fr", "v1"),
+        ("s2", "en", "v1"),
+        ("s3", "fr", "v1"),
+    ]
+
+
+def test_mode_2_asks_and_a_mode_in_the_grid_overrides_it_per_session() -> None:
+    client = FakeClient()
+    result = run(client, sessions=2, messages_per_session=1, params={"mode": [1, 2]})
+    assert client.modes == {"s0": 1, "s1": 2}
+    assert sorted((r.session_id, r.intent) for r in result.records) == [("s0", "say"), ("s1", "ask")]
+
+
+def test_grid_expands_lists_and_keeps_single_values() -> None:
+    assert grid(None) == [{}]
+    assert grid({"lang": ["en", "fr"], "mode": (1, 2)}) == [
+        {"lang": "en", "mode": 1},
+        {"lang": "en", "mode": 2},
+        {"lang": "fr", "mode": 1},
+        {"lang": "fr", "mode": 2},
+    ]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"params": {"colour": "red"}},
+        {"params": {"lang": []}},
+        {"sessions": 0},
+        {"concurrency": 0},
+        {"mode": 3},
+        {"prompts": []},
+        {"prompts": ["  "]},
+        {"warmup": -1},
+    ],
+)
+def test_bad_arguments_fail_before_any_session_is_created(kwargs: dict[str, Any]) -> None:
+    client = FakeClient()
+    with pytest.raises(ValidationError):
+        run(client, **kwargs)
+    assert client.created == []
+
+
+def test_failed_sessions_are_listed_closed_and_the_run_goes_on() -> None:
+    client = FakeClient(Faults(create={0}, live={1}))
+    result = run(client, sessions=3, messages_per_session=2, concurrency=1)
+    assert_everything_closed(client)  # s1 never went live but was created: it is closed
+    assert len(result.errors) == 2
+    assert "create failed" in result.errors[0] and "never became live" in result.errors[1]
+    assert [r.session_id for r in result.records] == ["s2", "s2"]
+
+
+def test_failed_messages_are_recorded_marked_and_the_run_goes_on() -> None:
+    client = FakeClient(Faults(message={(0, 1)}, incomplete={(0, 2)}))
+    result = run(client, sessions=1, messages_per_session=4)
+    assert_everything_closed(client)
+    records = result.records
+    assert len(records) == 4
+    unsent = [r for r in records if r.mid is None]
+    assert len(unsent) == 1 and unsent[0].reason == "not sent" and "StreamClosedError" in (unsent[0].error or "")
+    incomplete = next(r for r in records if r.mid == "m0-2")
+    assert (incomplete.complete, incomplete.error) == (False, "ReplyIncompleteError: injected: incomplete")
+    assert len(result.errors) == 2
+    assert [r.complete for r in records if r.mid not in (None, "m0-2")] == [True, True]
+
+
+def test_a_close_that_fails_is_retried_by_close_all() -> None:
+    client = FakeClient(Faults(close={0}))
+    result = run(client, sessions=2, messages_per_session=1)
+    assert_everything_closed(client)
+    assert client.close_all_calls == 1
+    assert any("close failed" in e for e in result.errors)
+
+
+def test_keyboard_interrupt_from_the_progress_callback_closes_every_session() -> None:
+    client = FakeClient()
+    seen: list[Progress] = []
+
+    def on_progress(update: Progress) -> None:
+        seen.append(update)
+        if update.done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(client, sessions=6, messages_per_session=3, concurrency=2, on_progress=on_progress)
+    assert_everything_closed(client)
+    assert len(client.created) < 6  # the sessions not started yet never started
+    assert client.close_all_calls == 1
+
+
+def test_keyboard_interrupt_inside_a_worker_closes_every_session() -> None:
+    client = FakeClient(Faults(interrupt_at=(1, 0)))
+    with pytest.raises(KeyboardInterrupt):
+        run(client, sessions=3, messages_per_session=2, concurrency=3)
+    assert_everything_closed(client)
+
+
+def test_progress_counts_every_message() -> None:
+    updates: list[Progress] = []
+    run(FakeClient(), sessions=2, messages_per_session=2, on_progress=updates.append)
+    assert [u.done for u in updates] == [1, 2, 3, 4] and all(u.total == 4 for u in updates)
+
+
+def test_the_client_gets_its_own_recorder_back() -> None:
+    client = FakeClient()
+    client.recorder = None
+    result = run(client, sessions=1, messages_per_session=1)
+    assert client.recorder is None
+    assert len(result.recorder) > 0
+    mine = Recorder()
+    client.recorder = mine
+    assert run(client, sessions=1, messages_per_session=1).recorder is mine
+
+
+def test_the_result_says_where_it_ran_without_any_key() -> None:
+    target = {"kind": "sim", "base_url": "http://user:secret@127.0.0.1:8000/api?key=secret", "api_key": "secret"}
+    result = run(FakeClient(), sessions=1, messages_per_session=1, target=target)
+    assert result.target == {"kind": "sim", "base_url": "http://127.0.0.1:8000/api"}
+    assert "secret" not in repr(result)
