@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import secrets
+import selectors
 import socket
 import threading
+import time
 from types import TracebackType
 from typing import Any
 
@@ -32,6 +35,39 @@ def resolve_api_key(api_key: str | None) -> tuple[str, bool]:
     if from_env:
         return from_env, False
     return "sim-" + secrets.token_urlsafe(24), True
+
+
+class PreciseSelector(selectors.DefaultSelector):
+    """The default selector, but sub-millisecond timeouts are honoured.
+
+    epoll (and poll) sleep in whole milliseconds, rounded up, so a timer due in 0.3 ms would fire ~0.7 ms late and
+    every emit would be up to 1 ms late. Here the whole milliseconds are waited in the selector and the remainder
+    with ``time.sleep`` (nanosecond clock, releases the GIL), then the selector is polled without waiting. I/O that
+    arrives during that last sub-millisecond stretch is handled right after it.
+    """
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is None or timeout <= 0:
+            return super().select(timeout)
+        deadline = time.monotonic() + timeout
+        whole = math.floor(timeout * 1000) / 1000
+        if whole > 0:
+            events: list[tuple[selectors.SelectorKey, int]] = super().select(whole)
+            if events:
+                return events
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+        return super().select(0)
+
+
+def run_server(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+    """Serve on a fresh event loop built on :class:`PreciseSelector` (blocks until the server exits)."""
+    loop = asyncio.SelectorEventLoop(PreciseSelector())
+    try:
+        loop.run_until_complete(server.serve(sockets=sockets))
+    finally:
+        loop.close()
 
 
 class SimServer:
@@ -159,7 +195,7 @@ def start(
 
     def serve() -> None:
         try:
-            asyncio.run(server.serve(sockets=[sock]))
+            run_server(server, [sock])
         except BaseException as exc:  # pragma: no cover - reported to the caller of start()
             failed.append(exc)
 

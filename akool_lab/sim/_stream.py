@@ -38,6 +38,9 @@ CLOSE_BUSY = 4003  # another client is connected to this session
 CLOSE_GONE = 4004  # unknown, ended or failed session
 CLOSE_FAULT = 1011  # an injected server-side disconnect
 
+#: A frame is sent when it is due within this margin (a timer may fire a hair early: the loop's clock resolution).
+DUE_MARGIN_NS = 30_000
+
 #: How many unfinished chat messages (by mid) a connection keeps; beyond that the oldest is forgotten.
 MAX_PENDING_MIDS = 256
 
@@ -259,8 +262,7 @@ class StreamConnection:
     def _fire(self) -> None:
         self._timer = None
         self._timer_ns = None
-        # A timer may fire a hair early (the loop's clock resolution): treat anything due within 50 µs as due.
-        horizon = now_ns() + 50_000
+        horizon = now_ns() + DUE_MARGIN_NS
         while self._heap and self._heap[0][0] <= horizon and not self._closing:
             _, _, item = heapq.heappop(self._heap)
             if item.cancelled:

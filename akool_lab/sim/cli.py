@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"akool-lab sim listening on {server.base_url}", flush=True)
         if generated:
             print(f"generated API key (pass it as x-api-key): {key}", flush=True)
-        while not stop.wait(0.5):
-            pass
+        # No timeout: a periodic wake-up would take the GIL from the server thread and delay its emits.
+        # The signal handler still runs (lock waits are interrupted by signals) and sets the event.
+        stop.wait()
     finally:
         server.stop()
         for sig, handler in previous.items():

@@ -73,22 +73,22 @@ async def receive_until(
 ) -> list[Message]:
     """Every message up to and including the first one for which ``done`` is true."""
     seen: list[Message] = []
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await ws.recv())
-            seen.append(message)
-            if done(message):
-                return seen
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), max(0.0, deadline - time.monotonic())))
+        seen.append(message)
+        if done(message):
+            return seen
 
 
 async def receive_for(ws: websockets.ClientConnection, seconds: float) -> list[Message]:
     """Every message that arrives within ``seconds``."""
     seen: list[Message] = []
+    deadline = time.monotonic() + seconds
     try:
-        async with asyncio.timeout(seconds):
-            while True:
-                seen.append(json.loads(await ws.recv()))
-    except (TimeoutError, websockets.ConnectionClosed):
+        while True:
+            seen.append(json.loads(await asyncio.wait_for(ws.recv(), max(0.0, deadline - time.monotonic()))))
+    except (asyncio.TimeoutError, websockets.ConnectionClosed):
         pass
     return seen
 
