@@ -116,3 +116,14 @@ def test_records_can_be_grouped_by_voice_and_language() -> None:
     records = message_timings([*one_session().events, ev("chat.sent", 10_000, mid="m3", idx=0, fin=True, bytes=1)])
     table = summary_table(records, metrics=("send_span_ms",), by=("voice", "lang"))
     assert [(r["voice"], r["lang"], r["n"]) for r in table.rows] == [("v1", "fr", 3)]
+
+
+def test_importing_metrics_and_deriving_timings_does_not_load_matplotlib() -> None:
+    import subprocess
+
+    code = (
+        "import sys, akool_lab, akool_lab.metrics as m; m.message_timings([]); m.summary_table([]); "
+        "print('matplotlib' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -1,0 +1,76 @@
+"""The runner against the embedded simulator (fast profile): a small real run, an interrupted one, and the report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from akool_lab import sim
+from akool_lab.api import AkoolClient
+from akool_lab.events import EventKind, Recorder
+from akool_lab.metrics import run_experiment
+from akool_lab.metrics._runner import Progress
+from tests.conftest import CANARY_KEY
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[sim.SimServer]:
+    with sim.start(profile="fast", seed=3, api_key=CANARY_KEY) as s:
+        yield s
+
+
+@pytest.fixture
+def client(server: sim.SimServer) -> Iterator[AkoolClient]:
+    with AkoolClient(server.api_key, base_url=server.base_url, recorder=Recorder()) as c:
+        yield c
+
+
+def created_ids(recorder: Recorder) -> list[str]:
+    return [e.session_id for e in recorder.filter(EventKind.SESSION_CREATED) if e.session_id]
+
+
+def test_a_small_run_measures_every_message_closes_every_session_and_reports_no_key(
+    client: AkoolClient, server: sim.SimServer, tmp_path: Path
+) -> None:
+    result = run_experiment(
+        client,
+        ["Hello there.", "How long does a reply take?"],
+        sessions=2,
+        messages_per_session=2,
+        concurrency=2,
+        params={"lang": ["en", "fr"]},
+        progress=False,
+        target={"kind": "sim", "base_url": server.base_url},
+    )
+    assert result.errors == []
+    assert len(result.records) == 4
+    assert all(r.complete and r.ttfr_ms is not None and r.speak_ms is not None for r in result.records)
+    assert sorted(str(r.lang) for r in result.records) == ["en", "en", "fr", "fr"]
+    assert all(s.create_ms and s.live_ms and s.connect_ms and s.close_ms for s in result.sessions)
+    assert {client.sessions.get(sid).status for sid in result.session_ids} == {3}  # closed
+    result.save(tmp_path)
+    for path in tmp_path.iterdir():
+        assert CANARY_KEY.encode() not in path.read_bytes(), path.name
+
+
+def test_an_interrupted_run_still_closes_every_session(client: AkoolClient) -> None:
+    def stop_after_first(update: Progress) -> None:
+        if update.done >= 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(
+            client,
+            ["Hello there."],
+            sessions=3,
+            messages_per_session=3,
+            concurrency=2,
+            progress=False,
+            on_progress=stop_after_first,
+        )
+    assert client.recorder is not None
+    ids = created_ids(client.recorder)
+    assert ids
+    assert {client.sessions.get(sid).status for sid in ids} == {3}
