@@ -1,0 +1,41 @@
+"""ipywidgets panels to drive and measure AKool streaming avatars from a notebook, and the one-call dashboard.
+
+>>> import akool_lab
+>>> dash = akool_lab.lab()             # doctest: +SKIP
+>>> dash                               # pick an avatar, Create, chat, change params, watch the latency
+
+The panels can also be used one by one with your own client and session:
+
+- :class:`SessionPanel`: create, follow (status chip, countdown) and close a session.
+- :class:`ChatPanel`: the transcript as it streams in, Send (Ctrl+Enter), Interrupt, say / ask.
+- :class:`ParamsPanel`: voice, language, mode, speed, background and advanced voice params; Apply sends changes.
+- :class:`LatencyMonitor`: recent ttfr/ttfa, their histogram and percentiles, redrawn a few times a second.
+- :class:`Dashboard`: all of the above, wired together.
+
+Importing this package imports ipywidgets (``import akool_lab`` alone does not). It never imports the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from akool_lab.widgets._chat_panel import ChatPanel
+from akool_lab.widgets._dashboard import Dashboard
+from akool_lab.widgets._latency_monitor import LatencyMonitor
+from akool_lab.widgets._params_panel import ParamsPanel
+from akool_lab.widgets._session_panel import SessionPanel
+
+if TYPE_CHECKING:
+    from akool_lab.lab import Dashboard as _Dashboard
+
+__all__ = ["ChatPanel", "Dashboard", "LatencyMonitor", "ParamsPanel", "SessionPanel", "lab"]
+
+
+def lab(target: str = "auto", **kwargs: Any) -> _Dashboard:
+    """Build the whole dashboard: see :func:`akool_lab.lab.lab` (this name is kept so that ``akool_lab.lab``
+    resolves while the package's export table points here)."""
+    # Imported on call: akool_lab.lab sits above the widgets layer (it may start the simulator); this package
+    # itself never imports it at import time.
+    from akool_lab.lab import lab as build
+
+    return build(target, **kwargs)

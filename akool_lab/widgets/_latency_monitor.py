@@ -1,0 +1,155 @@
+"""``LatencyMonitor``: a live plot of recent ttfr/ttfa, their histogram, and a percentile table.
+
+>>> monitor = LatencyMonitor(client.recorder)     # doctest: +SKIP
+>>> monitor                                       # redraws itself as replies arrive
+
+Timings come from :func:`akool_lab.metrics.message_timings` (the same derivation as every report), so what the
+monitor shows always agrees with the numbers a notebook computes afterwards. The figure is drawn with matplotlib's
+Agg canvas (no pyplot, no backend state) into PNG bytes shown by an ``ipywidgets.Image``, which renders the same in
+every front-end; drawing runs in a worker thread, at most ``max_hz`` times a second.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from akool_lab.events import Event, EventKind, Recorder
+from akool_lab.widgets._common import Coalescer, ErrorLine
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["LatencyMonitor"]
+
+#: Event kinds after which a timing may have changed (a reply finished, or its audio started).
+_REDRAW_ON = frozenset({EventKind.REPLY_DONE, EventKind.AUDIO_START})
+METRICS = ("ttfr_ms", "ttfa_ms")
+_COLORS = {"ttfr_ms": "#1565c0", "ttfa_ms": "#e65100"}
+
+
+class LatencyMonitor(widgets.VBox):  # type: ignore[misc]
+    """Recent ttfr/ttfa as a line plot and a histogram, plus n / p50 / p90 / p99 / max.
+
+    Args:
+        recorder: the events to watch (``client.recorder``, shared by every session of that client).
+        window: how many recent messages to show.
+        max_hz: the most redraws per second, however fast events come.
+
+    Attributes:
+        values: the ``{"ttfr_ms": [...], "ttfa_ms": [...]}`` shown by the last redraw (recent first-to-last).
+        errors: the panel's error line.
+    """
+
+    def __init__(self, recorder: Recorder, *, window: int = 50, max_hz: float = 3.0) -> None:
+        self.recorder = recorder
+        self.window = window
+        self.values: dict[str, list[float]] = {name: [] for name in METRICS}
+        self.errors = ErrorLine()
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", max_width="760px")).add_class(
+            "akool-latency-plot"
+        )
+        self.table = widgets.HTML(_table({name: [] for name in METRICS})).add_class("akool-latency-table")
+        self._coalescer = Coalescer(self._redraw, max_hz=max_hz, errors=self.errors, what="latency plot", offload=True)
+        super().__init__(
+            [widgets.HTML('<div class="akool-panel-title">Latency</div>'), self.image, self.table, self.errors.widget],
+            layout=widgets.Layout(padding="4px"),
+        )
+        self.add_class("akool-latency-monitor")
+        self._unsubscribe = recorder.subscribe(self._on_event)
+        self._coalescer.poke()  # the first (empty) figure
+
+    @property
+    def renders(self) -> int:
+        """How many times the figure was redrawn."""
+        return self._coalescer.renders
+
+    def refresh(self) -> None:
+        """Redraw soon (thread-safe; coalesced with any redraw already pending)."""
+        self._coalescer.poke()
+
+    def close(self) -> None:
+        """Stop watching the recorder and close the widgets."""
+        self._unsubscribe()
+        self._coalescer.close()
+        for child in (self.image, self.table, self.errors.widget):
+            child.close()
+        super().close()
+
+    def _on_event(self, event: Event) -> None:
+        # Runs on the recording thread (often the I/O loop): only mark dirty, never draw here.
+        if event.kind in _REDRAW_ON:
+            self._coalescer.poke()
+
+    def _redraw(self) -> None:
+        from akool_lab.metrics import message_timings
+
+        records = [r for r in message_timings(self.recorder) if r.mid is not None][-self.window :]
+        values = {name: [v for r in records if (v := getattr(r, name)) is not None] for name in METRICS}
+        png = _figure_png(values)
+        self.values = values
+        self.image.value = png
+        self.table.value = _table(values)
+
+
+def _figure_png(values: dict[str, list[float]]) -> bytes:
+    """The two-panel figure (recent values, histogram) as PNG bytes."""
+    fig = _figure(values)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+def _figure(values: dict[str, list[float]]) -> Figure:
+    # Agg directly: no pyplot, so no global figure registry and no GUI backend touched from a worker thread.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 2.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    recent, hist = fig.subplots(1, 2, width_ratios=(3, 2))
+    anything = False
+    for name in METRICS:
+        data = values[name]
+        if not data:
+            continue
+        anything = True
+        label = name.removesuffix("_ms")
+        recent.plot(range(1, len(data) + 1), data, marker="o", markersize=3, color=_COLORS[name], label=label)
+        hist.hist(data, bins=min(20, max(5, len(data) // 2)), alpha=0.55, color=_COLORS[name], label=label)
+    recent.set_title("recent messages", fontsize=10)
+    recent.set_xlabel("message", fontsize=9)
+    recent.set_ylabel("ms", fontsize=9)
+    hist.set_title("distribution", fontsize=10)
+    hist.set_xlabel("ms", fontsize=9)
+    if anything:
+        recent.legend(fontsize=8, loc="upper left")
+        hist.legend(fontsize=8)
+    else:
+        for ax in (recent, hist):
+            ax.text(0.5, 0.5, "no replies yet", ha="center", va="center", transform=ax.transAxes, color="#999")
+    for ax in (recent, hist):
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def _table(values: dict[str, list[float]]) -> str:
+    """n, p50, p90, p99 and max of each metric as a small HTML table."""
+    from akool_lab.metrics import percentile
+
+    rows = []
+    for name, data in values.items():
+        ordered = sorted(data)
+        cells: Sequence[Any]
+        if ordered:
+            cells = [len(ordered), *(f"{percentile(ordered, p):.1f}" for p in (50, 90, 99)), f"{ordered[-1]:.1f}"]
+        else:
+            cells = [0, "–", "–", "–", "–"]
+        rows.append(f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "<tr><th></th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>"
+    return f'<table class="akool-table">{head}{"".join(rows)}</table>'
