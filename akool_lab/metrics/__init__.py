@@ -44,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "standard_figures": "_plots",
     "ExperimentResult": "_result",
     "run_experiment": "_runner",
+    "Progress": "_runner",
+    "DEFAULT_PROMPTS": "_runner",
     "write_report": "_report",
     "load_run": "_result",
     "write_comparison": "_report",
@@ -51,10 +53,12 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "DEFAULT_METRICS",
+    "DEFAULT_PROMPTS",
     "CommandRecord",
     "ExperimentResult",
     "HttpRecord",
     "MessageRecord",
+    "Progress",
     "SessionRecord",
     "Stats",
     "SummaryTable",
@@ -105,7 +109,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from akool_lab.metrics._report import write_comparison, write_report
     from akool_lab.metrics._result import ExperimentResult, load_run
-    from akool_lab.metrics._runner import run_experiment
+    from akool_lab.metrics._runner import DEFAULT_PROMPTS, Progress, run_experiment
     from akool_lab.metrics._stats import (
         DEFAULT_METRICS,
         Stats,
