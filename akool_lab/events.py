@@ -46,9 +46,9 @@ class EventKind:
     CLOSE_START = "session.close_start"
     CLOSED = "session.closed"  # code
     CHAT_SENT = "chat.sent"  # idx, fin, bytes, intent ("say" | "ask" | "llm"), text_chars (per chunk)
-    CHAT_RECV = "chat.recv"  # idx, fin, from ("bot" | "user"), text_chars, bytes (per chunk)
+    CHAT_RECV = "chat.recv"  # reply_mid, idx, fin, sender ("bot" | "user"), text_chars, attributed (per chunk)
     REPLY_DONE = "reply.done"  # reply_mid, complete (bool), reason (when incomplete), chunks
-    COMMAND_SENT = "command.sent"  # cmd, bytes
+    COMMAND_SENT = "command.sent"  # cmd, bytes, params (what a set-params asked for)
     ACK = "command.ack"  # cmd, code, msg
     ACK_MISSING = "command.ack_missing"  # cmd, timeout_s
     AUDIO_START = "audio_start"

@@ -83,6 +83,7 @@ class _Slot:
     audio_end_ns: int | None = None
     interrupted: bool = False
     text_done_at: float | None = None  # loop.time() when the text completed
+    audio_end_at: float | None = None  # loop.time() when audio_end arrived
     finished: bool = False
 
 
@@ -92,6 +93,7 @@ class _Command:
     cmd: str
     data: bytes
     future: asyncio.Future[Ack]
+    params: dict[str, Any] = field(default_factory=dict)  # what a set-params asked for (recorded with it)
 
 
 class AvatarStream:
@@ -256,9 +258,7 @@ class AvatarStream:
         closer, self._closer = self._closer, None
         if closer is None:
             return
-        self._record(EventKind.CLOSE_START)
-        await closer()
-        self._record(EventKind.CLOSED)
+        await closer()  # the REST client records session.close_start / session.closed itself
 
     def _check_usable(self) -> None:
         if self._failure is not None:
@@ -530,7 +530,7 @@ class AvatarStream:
         assert isinstance(encoded, proto.Command)
         mid = encoded.mid
         loop = asyncio.get_running_loop()
-        command = _Command(mid, cmd, data, loop.create_future())
+        command = _Command(mid, cmd, data, loop.create_future(), dict(encoded.data or {}))
         if ordered:
             self._queue.put_nowait(command)
         else:
@@ -605,7 +605,14 @@ class AvatarStream:
             return
         self._acks.sent(command.mid, command.cmd, t_ns)
         self._ack_waiters[command.mid] = command
-        self._record(EventKind.COMMAND_SENT, t_ns=t_ns, mid=command.mid, cmd=command.cmd, bytes=len(command.data))
+        self._record(
+            EventKind.COMMAND_SENT,
+            t_ns=t_ns,
+            mid=command.mid,
+            cmd=command.cmd,
+            bytes=len(command.data),
+            params=_jsonable(command.params),
+        )
         if command.cmd == "interrupt":
             self._mark_interrupted()
 
@@ -781,6 +788,7 @@ class AvatarStream:
             self._record(EventKind.AUDIO_END, t_ns=t_ns, mid=key, attributed=slot is not None)
             if slot is not None:
                 slot.audio_end_ns = t_ns
+                slot.audio_end_at = asyncio.get_running_loop().time()
                 self._maybe_finish(slot)
             self._emit("audio_end", key)
         else:
@@ -832,7 +840,9 @@ class AvatarStream:
         reason = None
         if slot.interrupted:
             reason = "interrupted"
-        elif result is not None and not result.complete:
+        elif result is None:
+            reason = "no reply text arrived"
+        elif not result.complete:
             reason = result.reason or "incomplete"
         if slot.owner is not None:
             self._finish_message(slot.owner, slot, reason=reason)
@@ -939,6 +949,17 @@ class AvatarStream:
                     self._maybe_finish(slot, force=True)
             now = loop.time()
             for slot in list(self._slots):
+                # The avatar finished speaking but the text never completed (chunks lost): wait no longer than
+                # the fin timeout, then report what arrived.
+                if (
+                    slot.result is None
+                    and slot.audio_end_at is not None
+                    and now - slot.audio_end_at > self._fin_timeout
+                ):
+                    if slot.reply_mid:
+                        slot.result = self._reassembler.flush(slot.reply_mid)
+                    self._maybe_finish(slot, force=True)
+                    continue
                 # Text complete but the avatar never said it started speaking: do not wait forever.
                 if (
                     slot.audio_start_ns is None
