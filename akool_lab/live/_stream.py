@@ -51,7 +51,7 @@ _TICK_S = 0.05
 _AUDIO_START_GRACE_S = 10.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # cheap default repr: deque.remove() formats its argument
 class _Message:
     """A message we sent (say/ask/llm) and everything that happened to it, in raw timestamps."""
 
@@ -68,7 +68,7 @@ class _Message:
     on_piece: Callable[[str | None], None] | None = None  # for stream()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # cheap default repr: deque.remove() formats its argument
 class _Slot:
     """One reply of the avatar (owned by a message we sent, or unsolicited, e.g. after user speech)."""
 
@@ -87,7 +87,7 @@ class _Slot:
     finished: bool = False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # cheap default repr: deque.remove() formats its argument
 class _Command:
     mid: str
     cmd: str
