@@ -1,0 +1,114 @@
+"""``akool-lab bench``: the toolkit's own cost, the simulator's capacity and the accuracy of its measurements.
+
+Each figure is measured side by side against a baseline in the same run (a ratio) where absolute times would be
+too noisy on a shared machine. The benchmark code lives in the repository's ``benchmarks/`` folder (one module per
+figure, each runnable on its own); this command runs them all and writes one JSON file with exactly these keys:
+
+==========================  ===========================================================  ========
+key                         what                                                          target
+==========================  ===========================================================  ========
+rest_overhead_ratio         ``sessions.get`` median / raw ``httpx`` GET median              <= 1.10
+stream_overhead_ratio       ``live.say`` round trip median / raw websockets median          <= 1.15
+import_ratio                ``import akool_lab`` wall time / ``import httpx``               <= 1.5
+chunker_mb_per_s            ``encode_chat`` throughput on 1 MB of mixed-script text         >= 50
+sim_capacity_sessions       concurrent sessions with simulator scheduling error p99 < 2 ms  >= 200
+instrument_error_p99_ms     p99 |measured ttfr - injected ttfr|, 20 sessions, 200+ msgs    <= 2
+widget_update_p99_ms        chunk arrival -> transcript widget update, 100 chunks/s burst  <= 20
+==========================  ===========================================================  ========
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["KEYS", "TARGETS", "run", "run_benchmarks"]
+
+#: key -> (module in benchmarks/, function returning the figure or a dict with "ratio")
+KEYS: dict[str, tuple[str, str]] = {
+    "rest_overhead_ratio": ("bench_overhead", "rest_overhead_ratio"),
+    "stream_overhead_ratio": ("bench_overhead", "stream_overhead_ratio"),
+    "import_ratio": ("bench_overhead", "import_ratio"),
+    "chunker_mb_per_s": ("bench_chunker", "chunker_mb_per_s"),
+    "sim_capacity_sessions": ("bench_sim_capacity", "sim_capacity_sessions"),
+    "instrument_error_p99_ms": ("bench_instrument", "instrument_error_p99_ms"),
+    "widget_update_p99_ms": ("bench_widgets", "widget_update_p99_ms"),
+}
+TARGETS: dict[str, tuple[str, float]] = {
+    "rest_overhead_ratio": ("<=", 1.10),
+    "stream_overhead_ratio": ("<=", 1.15),
+    "import_ratio": ("<=", 1.5),
+    "chunker_mb_per_s": (">=", 50.0),
+    "sim_capacity_sessions": (">=", 200.0),
+    "instrument_error_p99_ms": ("<=", 2.0),
+    "widget_update_p99_ms": ("<=", 20.0),
+}
+
+
+def _benchmarks_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent / "benchmarks"
+    if not (here / "bench_overhead.py").exists():
+        raise FileNotFoundError(
+            "akool-lab bench runs from a source checkout (it needs the repository's benchmarks/ folder); "
+            "clone the repository and run `make bench`"
+        )
+    return here
+
+
+def _figure(value: Any) -> float:
+    # Some benchmark functions return their details (a dict with "ratio"), others the figure itself.
+    if isinstance(value, dict):
+        return float(value["ratio"])
+    return float(value)
+
+
+def run_benchmarks(
+    *, quick: bool = False, only: list[str] | None = None, log: Callable[[str], None] = print
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Run the benchmarks; returns ``(figures, details)`` where ``figures`` has exactly :data:`KEYS`."""
+    folder = _benchmarks_dir()
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    figures: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    for key, (module_name, function) in KEYS.items():
+        if only and key not in only:
+            continue
+        started = time.perf_counter()
+        module = importlib.import_module(module_name)
+        value = getattr(module, function)(quick)
+        figures[key] = round(_figure(value), 4)
+        details[key] = value
+        log(f"  {key:<26} {figures[key]:>10}   ({time.perf_counter() - started:.1f} s)")
+    return figures, details
+
+
+def _meets(key: str, value: float) -> bool:
+    op, target = TARGETS[key]
+    return value <= target if op == "<=" else value >= target
+
+
+def run(args: argparse.Namespace) -> int:
+    """``akool-lab bench [--quick] [--out FILE]``: run every benchmark, print a table, write the JSON file."""
+    try:
+        print(f"akool-lab bench ({'quick' if args.quick else 'full'})", flush=True)
+        figures, details = run_benchmarks(quick=args.quick, log=lambda line: print(line, flush=True))
+    except FileNotFoundError as exc:
+        print(f"akool-lab bench: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    out.with_suffix(".details.json").write_text(json.dumps(details, indent=2, default=str) + "\n", encoding="utf-8")
+    print()
+    print(f"{'figure':<26} {'value':>10}  {'target':>8}  met")
+    for key, value in figures.items():
+        op, target = TARGETS[key]
+        print(f"{key:<26} {value:>10}  {op}{target:>6}  {'yes' if _meets(key, value) else 'NO'}")
+    print(f"\nwrote {out} (and {out.with_suffix('.details.json').name} with min/median/max)")
+    return 0
