@@ -47,7 +47,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from akool_lab.events import Event, Recorder
 
 
+#: subpackages reachable as attributes (``akool_lab.metrics.run_experiment``) without an explicit import
+_SUBMODULES = frozenset(
+    {"api", "protocol", "transport", "live", "metrics", "widgets", "sim", "target", "errors", "events"}
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"akool_lab.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'akool_lab' has no attribute {name!r}")
@@ -57,4 +65,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)
