@@ -1,0 +1,389 @@
+"""The avatar on stage: an anywidget that joins the session's Agora, LiveKit or TRTC room in the notebook's browser.
+
+Real AKool session (the browser joins the room and is the data channel)::
+
+    session = client.sessions.create(avatar_id)
+    stage = Stage(session)                 # display it, then click Join on it (browsers need a click for audio)
+    stage
+    live = stage.connect(client, mode=1)   # = client.connect(session, transport=stage.transport) + stage.attach(live)
+    job = stage.say("Hello!")              # starts at once; the reply comes back between cells
+    job.result()                           # in a later cell
+
+Embedded simulator (nothing to join: Python relays the avatar's events and the stage draws a simulated face)::
+
+    live = akool_lab.start()               # or client.connect(session)
+    Stage(live)                            # its mouth moves while the avatar speaks; live.say(...) works as usual
+
+Why ``stage.say`` and not ``live.say`` on a real session: the browser's replies reach Python as widget messages,
+which Jupyter reads only while the kernel is idle, so a blocking call in the cell that sends would wait for messages
+queued behind itself. ``stage.say``/``ask``/``set_params``/``interrupt`` return a ``concurrent.futures.Future``.
+
+The provider SDKs are imported in the browser from ``sdk_urls`` (defaults: :data:`DEFAULT_SDK_URLS`, ESM builds
+on jsdelivr; the Agora SDK is not bundled, for licence reasons). They need internet access from the browser: offline
+or behind a strict proxy, serve the SDK yourself and pass its URL, e.g.
+``Stage(session, sdk_urls={"agora": "https://intranet.example/agora-rtc-sdk-ng.esm.js"})``.
+
+Secrets: the room credentials reach the browser only in a one-shot custom message, after the user clicked Join;
+they are never a synced trait, so they are never saved with the notebook's widget state.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anywidget
+import traitlets
+
+from akool_lab.api import AgoraCredentials, Credentials, LiveKitCredentials, Session, TrtcCredentials
+from akool_lab.errors import ConnectionError, ValidationError
+from akool_lab.live import AvatarStream, LiveSession, io_loop
+from akool_lab.protocol.limits import PROVIDERS, ProviderBudget
+from akool_lab.transport._browser import FAILURE_TEXT, BrowserTransport
+
+if TYPE_CHECKING:
+    from akool_lab.api import AkoolClient
+    from akool_lab.live import Ack, Reply, TranscriptEntry
+
+__all__ = ["BROWSER_PROVIDERS", "DEFAULT_SDK_URLS", "Stage"]
+
+_log = logging.getLogger("akool_lab.widgets")
+_STATIC = Path(__file__).parent / "static"
+T = TypeVar("T")
+
+#: Where the browser imports each provider's SDK from (ES module builds). Not reachable offline: override with
+#: ``Stage(..., sdk_urls={...})``.
+DEFAULT_SDK_URLS: dict[str, str] = {
+    "agora": "https://cdn.jsdelivr.net/npm/agora-rtc-sdk-ng@4/+esm",
+    "livekit": "https://cdn.jsdelivr.net/npm/livekit-client@2/+esm",
+    "trtc": "https://cdn.jsdelivr.net/npm/trtc-sdk-v5@5/+esm",
+}
+#: The providers whose rooms the browser can join.
+BROWSER_PROVIDERS = tuple(DEFAULT_SDK_URLS)
+_URL_SCHEMES = ("https://", "http://", "data:", "blob:")
+_MAX_CAPTION = 300
+
+
+def _browser_credentials(credentials: Credentials) -> dict[str, Any]:
+    """What the browser's join call needs, by provider (secrets included: only ever sent as a custom message)."""
+    if isinstance(credentials, AgoraCredentials):
+        return {"app_id": credentials.app_id, "channel": credentials.channel, "token": credentials.token,
+                "uid": credentials.uid}  # fmt: skip
+    if isinstance(credentials, LiveKitCredentials):
+        return {
+            "url": credentials.url,
+            "token": credentials.token,
+            "room_name": credentials.room_name,
+            "client_identity": credentials.client_identity,
+            "server_identity": credentials.server_identity,
+        }
+    if isinstance(credentials, TrtcCredentials):
+        return {"sdk_app_id": credentials.app_id, "room_id": credentials.room_id, "user_id": credentials.user_id,
+                "user_sig": credentials.user_sig}  # fmt: skip
+    raise ValidationError("credentials", f"a {credentials.provider!r} room cannot be joined from the browser")
+
+
+def _budget_state(budget: ProviderBudget) -> dict[str, Any]:
+    return {
+        "name": budget.name,
+        "max_message_bytes": budget.max_message_bytes,
+        "bytes_per_second": budget.bytes_per_second,
+        "messages_per_second": budget.messages_per_second,
+    }
+
+
+class Stage(anywidget.AnyWidget):
+    """The avatar's video and audio, its connection and speaking state, in the notebook.
+
+    ``Stage(session)`` for a real session (click Join, then use :attr:`transport` or :meth:`connect`);
+    ``Stage(live)`` for a live session whose data channel runs in Python (the simulator): the stage then draws a
+    simulated avatar driven by the stream's events. ``sdk_urls`` overrides where the browser imports the
+    provider SDKs from (see :data:`DEFAULT_SDK_URLS`).
+
+    Failures (SDK not loadable, join refused, token expired, avatar left) are shown on the stage, set
+    :attr:`error`/:attr:`error_kind`, are appended to :attr:`errors` as ``akool_lab.errors.ConnectionError`` and
+    close the stream that uses the stage's transport, whose pending calls then raise ``StreamClosedError`` with the
+    reason.
+    """
+
+    _esm = _STATIC / "stage.js"
+    _css = _STATIC / "stage.css"
+
+    # Only non-secret state is synced (it is saved with the notebook's widget state).
+    _stage_id = traitlets.Unicode("").tag(sync=True)
+    provider = traitlets.Unicode("", help="agora, livekit, trtc, simulator, or empty").tag(sync=True)
+    simulated = traitlets.Bool(False, help="draw the simulated avatar (no room joined here)").tag(sync=True)
+    note = traitlets.Unicode("", help="what the simulated view stands for").tag(sync=True)
+    connection_state = traitlets.Unicode("idle", help="idle, loading-sdk, joining, connected, left or failed").tag(
+        sync=True
+    )
+    speaking = traitlets.Bool(False, help="between the avatar's audio_start and audio_end").tag(sync=True)
+    caption = traitlets.Unicode("", help="the avatar's current reply text (its tail)").tag(sync=True)
+    error = traitlets.Unicode("", help="the last failure, in words (never a secret)").tag(sync=True)
+    error_kind = traitlets.Unicode("", help="sdk-load, join-refused, token-expired, avatar-left, ...").tag(sync=True)
+    sdk_url_tried = traitlets.Unicode("", help="the SDK URL the browser imported last").tag(sync=True)
+    sdk_urls = traitlets.Dict(help="provider -> ES module URL of its SDK").tag(sync=True)
+    background_url = traitlets.Unicode("", help="the avatar's background (drawn behind the simulated face)").tag(
+        sync=True
+    )
+    budget = traitlets.Dict(help="the provider's data-channel budget (the browser paces with it)").tag(sync=True)
+    page_id = traitlets.Unicode("", help="the browser page that joined (its clock is browser:<page_id>)").tag(sync=True)
+    session_id = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        live_or_session: LiveSession | AvatarStream | Session | None = None,
+        *,
+        sdk_urls: Mapping[str, str] | None = None,
+        background_url: str = "",
+        send_timeout: float = 120.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        urls = dict(DEFAULT_SDK_URLS)
+        for name, url in (sdk_urls or {}).items():
+            if name not in BROWSER_PROVIDERS:
+                raise ValidationError("sdk_urls", f"unknown provider {name!r}", allowed=", ".join(BROWSER_PROVIDERS))
+            if not isinstance(url, str) or not url.startswith(_URL_SCHEMES):
+                raise ValidationError("sdk_urls", f"{name}: {url!r} is not a URL", allowed="https://... (an ES module)")
+            urls[name] = url
+        self._stage_id = uuid.uuid4().hex
+        self.sdk_urls = urls
+        self.background_url = background_url
+        self._send_timeout = send_timeout
+        self._credentials: Credentials | None = None
+        self._session: Session | None = None
+        self._transport: BrowserTransport | None = None
+        self._transport_spent = False
+        self._stream: AvatarStream | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._error_listeners: list[Callable[[Exception], None]] = []
+        #: Every failure the stage reported, oldest first.
+        self.errors: list[Exception] = []
+        self.on_msg(self._on_custom_message)
+        if isinstance(live_or_session, Session):
+            self._show_session(live_or_session)
+        elif isinstance(live_or_session, LiveSession | AvatarStream):
+            self.attach(live_or_session)
+        elif live_or_session is not None:
+            raise ValidationError(
+                "live_or_session", f"got {type(live_or_session).__name__}", allowed="a Session, a LiveSession or None"
+            )
+
+    # ------------------------------------------------------------------ what is on stage
+
+    def _show_session(self, session: Session) -> None:
+        credentials = session.credentials
+        if credentials is None:
+            raise ValidationError("session.credentials", "the session has no credentials to join its room")
+        self._session = session
+        self.session_id = session.id
+        if credentials.ws_url:
+            # The simulator: its provider-shaped credentials are fakes no SDK can join; its data channel is the
+            # kernel's WebSocket (stage.connect(client) opens it), and the stage draws the simulated avatar.
+            self._set(provider="simulator", simulated=True, note="simulated avatar (embedded simulator)")
+            return
+        if credentials.provider not in BROWSER_PROVIDERS:
+            raise ValidationError(
+                "session.stream_type", f"{credentials.provider!r} cannot be shown", allowed=", ".join(BROWSER_PROVIDERS)
+            )
+        self._credentials = credentials
+        budget = PROVIDERS[credentials.provider]
+        self._transport = BrowserTransport(
+            self._post, budget=budget, loop=io_loop().loop, send_timeout=self._send_timeout
+        )
+        self._set(provider=credentials.provider, simulated=False, budget=_budget_state(budget), connection_state="idle")
+
+    @property
+    def transport(self) -> BrowserTransport:
+        """The data channel through this stage's browser (``client.connect(session, transport=stage.transport)``).
+
+        Raises ``ValidationError`` when the stage shows no room of its own (a simulator session, or a live session).
+        """
+        if self._transport is None:
+            raise ValidationError(
+                "stage.transport",
+                "this stage joins no room in the browser"
+                + (" (the session runs on the embedded simulator)" if self.simulated else ""),
+                allowed="Stage(session) for an agora, livekit or trtc session; on the simulator use "
+                "stage.connect(client) or client.connect(session)",
+            )
+        return self._transport
+
+    @property
+    def live(self) -> AvatarStream | None:
+        """The attached stream (see :meth:`attach`), if any."""
+        return self._stream
+
+    def connect(self, client: AkoolClient, *, mode: int | None = None, **kwargs: Any) -> LiveSession:
+        """Open the session's live stream with ``client`` and attach it; returns the :class:`LiveSession`.
+
+        Over the stage's browser transport for a real room (returns at once; messages go out once Join was
+        clicked), over the simulator's WebSocket otherwise. ``kwargs`` go to ``client.connect``.
+        """
+        if self._session is None:
+            raise ValidationError("stage", "shows no session", allowed="Stage(session) before stage.connect(client)")
+        transport = self._transport
+        live = client.connect(self._session, transport=transport, mode=mode, **kwargs)
+        self.attach(live)
+        return live
+
+    def attach(self, live: LiveSession | AvatarStream) -> Stage:
+        """Follow ``live`` on stage; returns the stage.
+
+        When ``live`` runs over this stage's own transport, the browser already sees every message; otherwise (the
+        simulator's WebSocket, LiveKit from Python) its events are relayed here from the I/O thread, so the
+        simulated avatar moves even while a cell blocks in ``live.say(...)``.
+        """
+        stream = live.avatar_stream if isinstance(live, LiveSession) else live
+        if not isinstance(stream, AvatarStream):
+            raise ValidationError("live", f"got {type(live).__name__}", allowed="a LiveSession or an AvatarStream")
+        self._detach()
+        self._stream = stream
+        if stream.session_id:
+            self.session_id = stream.session_id
+        if stream.transport is self._transport:
+            return self
+        is_simulator = type(stream.transport).__name__ == "WebSocketTransport"
+        self._set(
+            provider="simulator" if is_simulator else stream.transport.budget.name,
+            simulated=True,
+            note="simulated avatar (embedded simulator)"
+            if is_simulator
+            else "data channel in Python: no video here (simulated avatar)",
+            connection_state="connected" if stream.is_open else "left",
+            speaking=False,
+        )
+        self._unsubscribe = [
+            stream.on("audio_start", lambda _mid: self._set(speaking=True)),
+            stream.on("audio_end", lambda _mid: self._set(speaking=False)),
+            stream.on("chat", self._on_chat),
+            stream.on("closed", lambda _reason: self._set(connection_state="left", speaking=False)),
+            stream.on("error", lambda exc: self._set(error=str(exc), error_kind="stream")),
+        ]
+        return self
+
+    def _detach(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+
+    def _on_chat(self, entry: TranscriptEntry) -> None:
+        self._set(caption=entry.text[-_MAX_CAPTION:])
+
+    def _set(self, **changes: Any) -> None:
+        # Called from the kernel thread and from the I/O thread (relayed events): one comm message per change set.
+        with self.hold_sync():
+            for name, value in changes.items():
+                setattr(self, name, value)
+
+    # ------------------------------------------------------------------ non-blocking conversation
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return io_loop().submit(coro)
+
+    def _require_stream(self) -> AvatarStream:
+        if self._stream is None:
+            coro_hint = "stage.connect(client) or stage.attach(live)"
+            raise ValidationError("stage", "has no live stream", allowed=coro_hint)
+        return self._stream
+
+    def say(self, text: str, **kwargs: Any) -> concurrent.futures.Future[Reply]:
+        """Start ``AvatarStream.say(text, **kwargs)`` without waiting; read ``.result()`` in a later cell."""
+        return self._submit(self._require_stream().say(text, **kwargs))
+
+    def ask(self, text: str, **kwargs: Any) -> concurrent.futures.Future[Reply]:
+        """Start ``AvatarStream.ask(text, **kwargs)`` without waiting; read ``.result()`` in a later cell."""
+        return self._submit(self._require_stream().ask(text, **kwargs))
+
+    def interrupt(self, **kwargs: Any) -> concurrent.futures.Future[Ack]:
+        """Start ``AvatarStream.interrupt()`` without waiting."""
+        return self._submit(self._require_stream().interrupt(**kwargs))
+
+    def set_params(self, **kwargs: Any) -> concurrent.futures.Future[Ack]:
+        """Start ``AvatarStream.set_params(**kwargs)`` without waiting; a new ``bgurl`` is drawn once acknowledged."""
+        future = self._submit(self._require_stream().set_params(**kwargs))
+        bgurl = kwargs.get("bgurl")
+        if bgurl:
+
+            def show_background(done: concurrent.futures.Future[Ack]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    self._set(background_url=bgurl)
+
+            future.add_done_callback(show_background)
+        return future
+
+    # ------------------------------------------------------------------ errors
+
+    def on_error(self, callback: Callable[[Exception], None]) -> Callable[[], None]:
+        """Call ``callback(exc)`` (on the kernel thread) for each failure the browser reports; returns an unsubscriber."""
+        self._error_listeners.append(callback)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._error_listeners.remove(callback)
+
+        return remove
+
+    def _report(self, kind: str, message: str) -> None:
+        lead = FAILURE_TEXT.get(kind, "the stage failed")
+        exc = ConnectionError(f"{lead}: {message}" if message else lead)
+        self.errors.append(exc)
+        for listener in list(self._error_listeners):
+            try:
+                listener(exc)
+            except Exception:  # a listener's bug must not stop the others; it is logged
+                _log.exception("a stage error listener raised")
+
+    # ------------------------------------------------------------------ the browser
+
+    def _post(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        # From the I/O thread: ipykernel sends comm messages through its IOPub thread, which is thread-safe.
+        self.send(content, buffers or None)
+
+    def _on_custom_message(self, _widget: object, content: Any, buffers: list[Any]) -> None:
+        """Messages from the browser (on the kernel thread, while it is idle)."""
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "join-request":
+            self._send_credentials(content.get("page_id"))
+            return
+        if kind == "failed":
+            self._report(str(content.get("kind") or ""), str(content.get("message") or ""))
+        if kind in ("failed", "left"):
+            # Known here at once (the transport learns it on the I/O thread a moment later).
+            self._transport_spent = True
+        if self._transport is not None and kind in ("joined", "frames", "sent", "send-failed", "failed", "left"):
+            self._transport.deliver(content, buffers or [])
+
+    def _send_credentials(self, page_id: Any) -> None:
+        # The one place the credentials leave Python: a custom message to the page that asked (never a trait).
+        reply: dict[str, Any] = {"type": "credentials", "page_id": page_id}
+        if self._credentials is None:
+            reply["error"] = "this stage has no room to join"
+        else:
+            if self._transport is not None and (self._transport_spent or self._transport.closed):
+                # Join again after a failure or Leave: a fresh channel (a stream on the old one stays closed;
+                # connect again with stage.connect(client)).
+                old = self._transport
+                self._transport = BrowserTransport(
+                    self._post, budget=old.budget, loop=io_loop().loop, send_timeout=self._send_timeout
+                )
+                self._transport_spent = False
+                self._set(error="", error_kind="")
+            reply["provider"] = self._credentials.provider
+            reply["credentials"] = _browser_credentials(self._credentials)
+        self.send(reply)
+
+    def close(self) -> None:
+        """Close the widget; a stream using its transport closes too (the browser can no longer carry it)."""
+        self._detach()
+        if self._transport is not None and not self._transport.closed:
+            self._transport.deliver({"type": "failed", "kind": "widget-closed", "message": ""})
+        super().close()
