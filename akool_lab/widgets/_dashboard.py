@@ -25,8 +25,9 @@ from akool_lab.widgets._params_panel import ParamsPanel
 from akool_lab.widgets._session_panel import SessionPanel
 
 if TYPE_CHECKING:
-    from akool_lab.api import AkoolClient
+    from akool_lab.api import AkoolClient, Session
     from akool_lab.live import LiveSession
+    from akool_lab.transport import Transport
 
 __all__ = ["Dashboard", "make_stage"]
 
@@ -74,8 +75,8 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
     ) -> None:
         self.client = client
         self.target = target
-        self.session_panel = SessionPanel(client, duration=duration)
         self.stage = stage if stage is not None else make_stage()
+        self.session_panel = SessionPanel(client, duration=duration, transport_for=self._transport_for)
         self.chat = ChatPanel()
         self.params = ParamsPanel(None, client)
         self.monitor = LatencyMonitor(client.recorder)
@@ -101,6 +102,18 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
     def live(self) -> LiveSession | None:
         """The live session, once connected."""
         return self.session_panel.live
+
+    def _transport_for(self, session: Session) -> Transport | None:
+        """The stage's browser transport for a real Agora/TRTC room; ``None`` (pick from the credentials) otherwise."""
+        credentials = session.credentials
+        show = getattr(self.stage, "show", None)
+        if credentials is None or credentials.ws_url or credentials.provider == "livekit" or not callable(show):
+            # The simulator's WebSocket and LiveKit are joined from Python; without a stage that can show a
+            # session, client.connect explains what to do instead.
+            return None
+        show(session)
+        transport: Transport = self.stage.transport
+        return transport
 
     def _on_live(self, live: LiveSession) -> None:
         self.chat.attach(live)

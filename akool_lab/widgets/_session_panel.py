@@ -58,8 +58,8 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
         duration: the default duration in seconds (3 minutes).
         poll_interval: seconds between status polls while the session is queueing.
         live_timeout: how long to wait for the session to become live before giving up (seconds).
-        transport_for: optional ``fn(session) -> Transport`` used to join the room (the stage widget's browser
-            transport for Agora/TRTC); by default the transport is picked from the session's credentials.
+        transport_for: optional ``fn(session) -> Transport | None`` used to join the room (the stage widget's
+            browser transport for Agora/TRTC); ``None`` (or no function) picks it from the session's credentials.
 
     Attributes:
         session: the current :class:`~akool_lab.api.Session` (``None`` before Create); kept out of every trait.
@@ -76,7 +76,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
         duration: int = DEFAULT_DURATION_S,
         poll_interval: float = 0.25,
         live_timeout: float = 120.0,
-        transport_for: Callable[[Session], Transport] | None = None,
+        transport_for: Callable[[Session], Transport | None] | None = None,
     ) -> None:
         self.client = client
         self.session: Session | None = None
@@ -308,9 +308,10 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
                 await in_thread(live.close)
         self._ends_at = None
         self.countdown.value = ""
-        self._set_status(status)
         for callback in list(self._end_callbacks):
             self._call(callback, status, "an on_end callback")
+        # Last, so that a status of "ended" means the panels attached to the session have let go of it.
+        self._set_status(status)
 
     def _after_run(self, future: concurrent.futures.Future[None]) -> None:
         """When the follow-up work failed (create refused, session failed...), the panel shows it as failed."""

@@ -88,7 +88,8 @@ def test_ending_the_session_detaches_chat_and_params(dash: Dashboard) -> None:
 
     dash.session_panel.close_button.click()
 
-    wait_until(lambda: dash.chat.send_button.disabled and dash.params.apply_button.disabled, what="detach")
+    wait_until(lambda: dash.session_panel.status == "ended", what="the session to end")
+    assert dash.chat.send_button.disabled and dash.params.apply_button.disabled
     assert dash.chat.live is None and dash.params.live is None
 
 
