@@ -144,7 +144,8 @@ class Stage(anywidget.AnyWidget):
         send_timeout: float = 120.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        # The id must be in the initial state: the browser keys its per-widget controller on it at creation.
+        super().__init__(_stage_id=uuid.uuid4().hex, **kwargs)
         urls = dict(DEFAULT_SDK_URLS)
         for name, url in (sdk_urls or {}).items():
             if name not in BROWSER_PROVIDERS:
@@ -152,7 +153,6 @@ class Stage(anywidget.AnyWidget):
             if not isinstance(url, str) or not url.startswith(_URL_SCHEMES):
                 raise ValidationError("sdk_urls", f"{name}: {url!r} is not a URL", allowed="https://... (an ES module)")
             urls[name] = url
-        self._stage_id = uuid.uuid4().hex
         self.sdk_urls = urls
         self.background_url = background_url
         self._send_timeout = send_timeout

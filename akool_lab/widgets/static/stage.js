@@ -222,6 +222,8 @@ class StageController {
     this.page = pageId();
     this.room = null; // {send, leave} once joined
     this.joining = false;
+    this.attempt = 0; // each Join click is one attempt
+    this.ended = false; // the current attempt failed or left: its late events are ignored
     this.secrets = [];
     this.pacer = null;
     this.queue = []; // [{seq, bytes, sendAt}]
@@ -266,6 +268,10 @@ class StageController {
   async join() {
     if (this.room || this.joining || this.model.get("simulated")) return;
     this.joining = true;
+    // Events of an earlier attempt's client (a refused join, a room we left) must not touch this one.
+    const attempt = ++this.attempt;
+    const current = () => attempt === this.attempt && !this.ended;
+    this.ended = false;
     const provider = this.model.get("provider");
     const adapter = PROVIDERS[provider];
     try {
@@ -285,10 +291,10 @@ class StageController {
       this.secrets = [credentials.token, credentials.user_sig].filter(Boolean);
       this.pacer = new Pacer(this.model.get("budget"));
       const hooks = {
-        onMessage: (bytes) => this.received(bytes),
-        onTrack: (kind, track) => this.addTrack(kind, track),
-        onTrackEnded: (kind) => this.removeTracks(kind),
-        onFailure: (kind, text) => this.fail(kind, text),
+        onMessage: (bytes) => current() && this.received(bytes),
+        onTrack: (kind, track) => current() && this.addTrack(kind, track),
+        onTrackEnded: (kind) => current() && this.removeTracks(kind),
+        onFailure: (kind, text) => current() && this.fail(kind, text),
         trtcView: () => this.trtcView(),
       };
       try {
@@ -326,6 +332,7 @@ class StageController {
   }
 
   async leave(reason, { tell = true } = {}) {
+    this.ended = true;
     const room = this.room;
     this.room = null;
     this.failQueued("the stage left the room");
@@ -343,6 +350,7 @@ class StageController {
   }
 
   fail(kind, text) {
+    this.ended = true;
     const message = scrub(text, this.secrets);
     console.warn(`akool_lab stage: ${kind}: ${message}`);
     const room = this.room;
