@@ -88,6 +88,14 @@ def _browser_credentials(credentials: Credentials) -> dict[str, Any]:
     raise ValidationError("credentials", f"a {credentials.provider!r} room cannot be joined from the browser")
 
 
+def _tail(text: str) -> str:
+    """The end of ``text`` that fits the caption, starting at a word (subtitles show what is being said now)."""
+    if len(text) <= _MAX_CAPTION:
+        return text
+    tail = text[-_MAX_CAPTION:]
+    return "…" + tail[tail.find(" ") + 1 :] if " " in tail else tail
+
+
 def _budget_state(budget: ProviderBudget) -> dict[str, Any]:
     return {
         "name": budget.name,
@@ -274,7 +282,7 @@ class Stage(anywidget.AnyWidget):
         self._unsubscribe = []
 
     def _on_chat(self, entry: TranscriptEntry) -> None:
-        self._set(caption=entry.text[-_MAX_CAPTION:])
+        self._set(caption=_tail(entry.text))
 
     def _set(self, **changes: Any) -> None:
         # Called from the kernel thread and from the I/O thread (relayed events): one comm message per change set.

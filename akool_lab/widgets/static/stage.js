@@ -78,6 +78,14 @@ function scrub(text, secrets) {
   return out;
 }
 
+// The end of a long caption, starting at a word: subtitles show what is being said now.
+function tail(text) {
+  if (text.length <= MAX_CAPTION) return text;
+  const end = text.slice(-MAX_CAPTION);
+  const space = end.indexOf(" ");
+  return space >= 0 ? `…${end.slice(space + 1)}` : end;
+}
+
 function errorText(error) {
   if (!error) return "unknown error";
   const code = error.code ? `${error.code}: ` : "";
@@ -479,7 +487,7 @@ class StageController {
     else if (message.type === "chat" && pld.from === "bot" && typeof pld.text === "string") {
       const previous = this.captionMid === message.mid ? this.model.get("caption") : "";
       this.captionMid = message.mid;
-      this.set({ caption: (previous + pld.text).slice(-MAX_CAPTION) });
+      this.set({ caption: tail(previous + pld.text) });
     }
   }
 }
