@@ -116,7 +116,7 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
                 self.errors.widget,
                 self.shortcut,
             ],
-            layout=widgets.Layout(padding="4px", min_width="420px", flex="1 1 auto"),
+            layout=widgets.Layout(padding="4px", min_width="340px", flex="1 1 400px"),
         )
         self.add_class("akool-chat-panel")
         if live is not None:

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["ParamsPanel"]
 
 _STYLE = {"description_width": "110px"}
-_UNCHANGED = ("(unchanged)", None)
+# ipywidgets 8 shows a Dropdown whose value is None as "nothing selected" (blank): "" stands for "unchanged".
+UNCHANGED = ""
+_UNCHANGED = ("(unchanged)", UNCHANGED)
 #: The speed a session starts with (AKool's default).
 DEFAULT_SPEED = 1.0
 
@@ -51,11 +53,11 @@ class ParamsPanel(widgets.VBox):  # type: ignore[misc]
         self.errors = ErrorLine()
         self._lock = threading.Lock()
 
-        self.voice = widgets.Dropdown(options=[_UNCHANGED], value=None, description="voice", style=_STYLE)
-        self.language = widgets.Dropdown(options=[_UNCHANGED], value=None, description="language", style=_STYLE)
+        self.voice = widgets.Dropdown(options=[_UNCHANGED], value=UNCHANGED, description="voice", style=_STYLE)
+        self.language = widgets.Dropdown(options=[_UNCHANGED], value=UNCHANGED, description="language", style=_STYLE)
         self.mode = widgets.Dropdown(
             options=[_UNCHANGED, ("retelling (1)", 1), ("dialogue (2)", 2)],
-            value=None,
+            value=UNCHANGED,
             description="mode",
             style=_STYLE,
         )
@@ -68,7 +70,7 @@ class ParamsPanel(widgets.VBox):  # type: ignore[misc]
         self.stt_language = widgets.Text(value="", placeholder="e.g. en", description="stt language", style=_STYLE)
         self.turn_detection = widgets.Dropdown(
             options=[_UNCHANGED, *((name, name) for name in TURN_DETECTION_TYPES)],
-            value=None,
+            value=UNCHANGED,
             description="turn detection",
             style=_STYLE,
         )
@@ -99,7 +101,7 @@ class ParamsPanel(widgets.VBox):  # type: ignore[misc]
                 self.apply_button,
                 self.errors.widget,
             ],
-            layout=widgets.Layout(padding="4px", min_width="380px"),
+            layout=widgets.Layout(padding="4px", min_width="340px", flex="0 1 370px"),
         )
         self.add_class("akool-params-panel")
         self.lists_loaded: concurrent.futures.Future[Any] | None = None
@@ -134,7 +136,7 @@ class ParamsPanel(widgets.VBox):  # type: ignore[misc]
         now, before = self._values(), self._applied
         out: dict[str, Any] = {}
         for key, arg in (("voice", "vid"), ("language", "lang"), ("mode", "mode")):
-            if now[key] is not None and now[key] != before[key]:
+            if now[key] != UNCHANGED and now[key] != before[key]:
                 out[arg] = now[key]
         if now["background_url"] and now["background_url"] != before["background_url"]:
             out["bgurl"] = now["background_url"]
@@ -144,7 +146,7 @@ class ParamsPanel(widgets.VBox):  # type: ignore[misc]
         if now["stt_language"] and now["stt_language"] != before["stt_language"]:
             vparams["stt_language"] = now["stt_language"]
         turn: dict[str, Any] = {}
-        if now["turn_detection"] is not None and now["turn_detection"] != before["turn_detection"]:
+        if now["turn_detection"] != UNCHANGED and now["turn_detection"] != before["turn_detection"]:
             turn["type"] = now["turn_detection"]
         if now["silence_ms"] != before["silence_ms"]:
             turn["silence_duration_ms"] = now["silence_ms"]

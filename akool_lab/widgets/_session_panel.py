@@ -37,9 +37,10 @@ _log = logging.getLogger("akool_lab.widgets")
 
 #: Default session length: short, so that a forgotten tab (e.g. on a public Binder) cannot run up credits.
 DEFAULT_DURATION_S = 180
-#: The stream types offered (label, value); ``None`` lets the service pick (AKool's default is Agora).
-STREAM_TYPES: tuple[tuple[str, str | None], ...] = (
-    ("service default", None),
+#: The stream types offered (label, value); ``""`` lets the service pick (AKool's default is Agora). Not ``None``:
+#: ipywidgets 8 shows a Dropdown whose value is None as blank.
+STREAM_TYPES: tuple[tuple[str, str], ...] = (
+    ("service default", ""),
     ("agora", "agora"),
     ("livekit", "livekit"),
     ("trtc", "trtc"),
@@ -95,7 +96,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
         self._wake: asyncio.Event | None = None  # set to cut the follow loop's one-second sleep short
 
         self.avatar = widgets.Dropdown(
-            options=[("loading avatars…", None)], description="avatar", disabled=True, style=_WIDE
+            options=[("loading avatars…", "")], description="avatar", disabled=True, style=_WIDE
         ).add_class("akool-avatar")
         self.duration = widgets.BoundedIntText(
             value=duration, min=30, max=3600, step=30, description="duration (s)", style=_WIDE
@@ -104,7 +105,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
             "akool-mode"
         )
         self.stream_type = widgets.Dropdown(
-            options=list(STREAM_TYPES), value=None, description="stream type", style=_WIDE
+            options=list(STREAM_TYPES), value="", description="stream type", style=_WIDE
         ).add_class("akool-stream-type")
         self.create_button = widgets.Button(
             description="Create", button_style="success", icon="play", disabled=True
@@ -173,7 +174,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
             self._set_status("creating")
         self.errors.clear()
         settings: dict[str, Any] = {"duration": int(self.duration.value), "mode_type": int(self.mode.value)}
-        if self.stream_type.value is not None:
+        if self.stream_type.value:
             settings["stream_type"] = self.stream_type.value
         self._follow = background(self._run(avatar_id, settings), errors=self.errors, what="session")
         self._follow.add_done_callback(self._after_run)
@@ -215,7 +216,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
 
     def _show_avatars(self, options: list[tuple[str, str]]) -> None:
         if not options:
-            self.avatar.options = [("no streaming avatar available", None)]
+            self.avatar.options = [("no streaming avatar available", "")]
             return
         self.avatar.options = options
         values = [value for _label, value in options]
@@ -338,7 +339,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
         self.status = status
         self.chip.value = _chip(status)
         busy = status in ("creating", "queueing", "connecting", "live", "closing")
-        self.create_button.disabled = busy or self.avatar.value is None or self._closed
+        self.create_button.disabled = busy or not self.avatar.value or self._closed
         self.close_button.disabled = status not in ("queueing", "connecting", "live")
         for control in (self.duration, self.mode, self.stream_type):
             control.disabled = busy

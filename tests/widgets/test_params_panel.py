@@ -61,7 +61,7 @@ def test_the_voice_list_holds_only_streaming_voices_stock_and_cloned(params: Par
 def test_the_language_list_holds_every_language(params: ParamsPanel) -> None:
     languages = [value for _label, value in params.language.options if value]
     assert "en-US" in languages and "fr-FR" in languages
-    assert params.voice.value is None and params.language.value is None, "nothing is changed until the user does"
+    assert params.voice.value == "" and params.language.value == "", "nothing is changed until the user does"
 
 
 def test_apply_sends_only_what_changed_and_shows_the_ack(
@@ -155,5 +155,15 @@ def test_apply_is_disabled_without_a_connected_session(client: AkoolClient, live
         assert not panel.apply_button.disabled
         live.close()
         wait_until(lambda: panel.apply_button.disabled, what="Apply to be disabled when the stream closes")
+    finally:
+        panel.close()
+
+
+def test_every_choice_starts_on_unchanged_which_the_browser_can_show(client: AkoolClient) -> None:
+    panel = ParamsPanel(None, client)
+    try:
+        for control in (panel.voice, panel.language, panel.mode, panel.turn_detection):
+            # ipywidgets 8 renders a Dropdown whose value is None as blank: "unchanged" must be a real option.
+            assert control.index == 0 and control.label == "(unchanged)"
     finally:
         panel.close()

@@ -16,7 +16,7 @@ from tests.widgets.conftest import AVATAR, wait_until
 @pytest.fixture
 def panel(client: AkoolClient) -> Iterator[SessionPanel]:
     p = SessionPanel(client, poll_interval=0.05)
-    wait_until(lambda: p.avatar.value is not None, what="the avatar list")
+    wait_until(lambda: p.avatar.value, what="the avatar list")
     yield p
     p.close()
 
@@ -120,3 +120,9 @@ def test_close_all_closes_every_journaled_session(panel: SessionPanel, client: A
     assert client.sessions.get(other.id).status == 3
     assert other.id in panel.errors.text
     assert panel.status == "ended"
+
+
+def test_every_choice_shows_a_selected_option(panel: SessionPanel) -> None:
+    for control in (panel.avatar, panel.mode, panel.stream_type):
+        assert control.index is not None, f"{control.description} would render blank"
+    assert panel.stream_type.label == "service default"
