@@ -42,3 +42,12 @@ def openapi_spec() -> dict[str, object]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     spec: dict[str, object] = yaml.load(OPENAPI_PATH.read_text(encoding="utf-8"), Loader=loader)
     return spec
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the real-browser tests last.
+
+    Playwright's sync API keeps an event loop running on the main thread for as long as its (session-scoped)
+    browser lives, and ``asyncio.run()`` refuses to start inside a running loop: tests that call it must run first.
+    """
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
