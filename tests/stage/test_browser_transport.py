@@ -17,7 +17,7 @@ import pytest
 from akool_lab import protocol as proto
 from akool_lab.errors import ConnectionError, StreamClosedError, StreamError
 from akool_lab.events import EventKind
-from akool_lab.live import AvatarStream, IOLoop
+from akool_lab.live import AvatarStream, IOLoop, LiveSession
 from akool_lab.protocol.limits import AGORA
 from akool_lab.transport import Frame, _browser
 from akool_lab.transport._browser import (
@@ -420,3 +420,19 @@ def test_a_kernel_clock_transport_never_counts_as_hanging(monkeypatch: pytest.Mo
     monkeypatch.setattr(_browser, "_in_ipykernel", lambda: True)
 
     assert not blocking_call_would_hang(object())
+
+
+@pytest.mark.xfail(
+    strict=True, reason="needs the LiveSession._run guard requested in issue 8 (akool_lab/live/_session.py)"
+)
+def test_a_blocking_live_session_call_over_the_stage_raises_instead_of_hanging(
+    io: IOLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = make(io, FakePage(), send_timeout=0.5)  # without the guard: fails after 0.5 s, not at once
+    stream = run(io, AvatarStream.open(transport, session_id="s-block", mode=1, loop=io))
+    live = LiveSession(stream, loop=io)
+    monkeypatch.setattr(_browser, "_in_ipykernel", lambda: True)
+
+    with pytest.raises(StreamError, match=r"say\(\) would wait forever"):
+        live.say("hello", timeout=1.0)
+    live.close()  # closing needs no reply from the browser: always allowed
