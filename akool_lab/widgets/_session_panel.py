@@ -96,7 +96,11 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
         self._wake: asyncio.Event | None = None  # set to cut the follow loop's one-second sleep short
 
         self.avatar = widgets.Dropdown(
-            options=[("loading avatars…", "")], description="avatar", disabled=True, style=_WIDE
+            options=[("loading avatars…", "")],
+            description="avatar",
+            disabled=True,
+            style=_WIDE,
+            layout=widgets.Layout(width="380px"),
         ).add_class("akool-avatar")
         self.duration = widgets.BoundedIntText(
             value=duration, min=30, max=3600, step=30, description="duration (s)", style=_WIDE
@@ -108,11 +112,20 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
             options=list(STREAM_TYPES), value="", description="stream type", style=_WIDE
         ).add_class("akool-stream-type")
         self.create_button = widgets.Button(
-            description="Create", button_style="success", icon="play", disabled=True
+            description="Create",
+            button_style="success",
+            icon="play",
+            disabled=True,
+            layout=widgets.Layout(width="90px"),
         ).add_class("akool-create")
-        self.close_button = widgets.Button(description="Close", icon="stop", disabled=True).add_class("akool-close")
+        self.close_button = widgets.Button(
+            description="Close", icon="stop", disabled=True, layout=widgets.Layout(width="90px")
+        ).add_class("akool-close")
         self.close_all_button = widgets.Button(
-            description="Close all my sessions", button_style="warning", tooltip="close every journaled session"
+            description="Close all my sessions",
+            button_style="warning",
+            tooltip="close every journaled session",
+            layout=widgets.Layout(width="auto"),
         ).add_class("akool-close-all")
         self.chip = widgets.HTML(_chip("idle")).add_class("akool-status")
         self.countdown = widgets.Label("").add_class("akool-countdown")
@@ -133,7 +146,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
                 widgets.HBox([self.chip, self.countdown, self.session_label]),
                 self.errors.widget,
             ],
-            layout=widgets.Layout(padding="4px", min_width="360px"),
+            layout=widgets.Layout(padding="4px", min_width="360px", flex="0 1 420px"),
         )
         self.add_class("akool-session-panel")
         self._avatars_loaded = background(
