@@ -16,6 +16,7 @@ the notebook wrote are then searched for the canary key.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -46,6 +47,9 @@ SMALL: dict[str, dict[str, Any]] = {
 
 #: Notebooks whose execution may fail for a known reason (name -> reason); see the final report of issue 9.
 KNOWN_FAILURES: dict[str, str] = {}
+
+#: Terminal colour codes in a kernel's traceback (unreadable in a test report).
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 #: Environment variables the kernel must not inherit: credentials, and settings that would change the target.
 SCRUBBED_PREFIXES = ("AKOOL_", "OPENAI_")
@@ -110,7 +114,7 @@ def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
     except CellTimeoutError as exc:
         pytest.fail(f"{name}: a cell ran longer than {CELL_TIMEOUT_S} s\n{exc}", pytrace=False)
     except CellExecutionError as exc:
-        pytest.fail(f"{name}: a cell failed\n{exc}", pytrace=False)
+        pytest.fail(f"{name}: a cell failed\n{ANSI.sub('', str(exc))}", pytrace=False)
     finally:
         nbformat.write(nb, workdir / f"{name}.executed.ipynb")
     return nb

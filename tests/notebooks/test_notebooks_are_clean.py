@@ -14,10 +14,27 @@ import pytest
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+EXPECTED = (
+    "01_quickstart",
+    "02_dashboard",
+    "03_latency_experiment",
+    "04_custom_avatars",
+    "05_your_own_llm",
+    "06_faults_and_costs",
+)
 
 
 def read(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
+
+
+def test_the_six_notebooks_are_there() -> None:
+    assert [p.stem for p in NOTEBOOKS] == list(EXPECTED)
+
+
+def test_the_index_lists_every_notebook() -> None:
+    index = (NOTEBOOKS_DIR / "README.md").read_text(encoding="utf-8")
+    assert all(f"({name}.ipynb)" in index for name in EXPECTED)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
