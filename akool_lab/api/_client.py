@@ -360,15 +360,18 @@ class Sessions:
                 raise errors.TimeoutError(f"session {id} becoming live", timeout)
             client._sleep(min(next_delay(), remaining))
 
-    def reap(self) -> builtins.list[str]:
+    def reap(self, *, include_running: bool = False) -> builtins.list[str]:
         """Close every journaled session (of this base URL) that the service still reports as queueing or live.
 
         For recovery after a crashed kernel: sessions that are already finished, or unknown to the service, are
-        only marked done in the journal. Returns the ids that were closed.
+        only marked done in the journal. Sessions whose creating process is still running (another open notebook,
+        or this one) may be in use and are left alone unless ``include_running``. Returns the ids that were closed.
         """
         client = self._client
         closed = []
         for entry in client.journal.open_entries(client.base_url):
+            if entry.creator_alive() and not include_running:
+                continue
             try:
                 session = self.get(entry.id)
             except errors.NotFoundError:

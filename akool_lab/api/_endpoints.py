@@ -130,7 +130,7 @@ def parse_body(endpoint: Endpoint, http_status: int, content: bytes) -> Mapping[
         raise ResponseFormatError(endpoint.name, http_status, "empty body")
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting is not an envelope either
         kind = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
         raise ResponseFormatError(endpoint.name, http_status, f"the body is {kind}: {text[:80]!r}") from None
     code = body.get("code") if isinstance(body, dict) else None

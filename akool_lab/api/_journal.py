@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REGISTRY", "Journal", "JournalEntry", "Registry", "default_journal_path"]
+__all__ = ["REGISTRY", "Journal", "JournalEntry", "Registry", "default_journal_path", "process_token"]
 
 _log = logging.getLogger("akool_lab")
 
@@ -48,11 +48,42 @@ class JournalEntry:
         id: the session id.
         base_url: the service it was created on (the real AKool, or a simulator's loopback URL).
         wall: ``time.time()`` at creation, for display.
+        pid: the id of the process that created it (``None`` in journals written before it was recorded).
+        process_token: what tells that process apart from a later one with the same pid (its start time).
     """
 
     id: str
     base_url: str
     wall: float
+    pid: int | None = None
+    process_token: str | None = None
+
+    def creator_alive(self) -> bool:
+        """Whether the process that created the session is still running (then the session may be in use)."""
+        if self.pid is None:
+            return False
+        return process_token(self.pid) == self.process_token if self.process_token else _pid_exists(self.pid)
+
+
+def process_token(pid: int) -> str | None:
+    """A token identifying the process ``pid`` since it started (its start time on Linux), or None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 (starttime) comes after the command name, which is in parentheses and may contain spaces.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Journal:
@@ -75,8 +106,18 @@ class Journal:
                 fh.write(line)
 
     def created(self, session_id: str, base_url: str) -> None:
-        """Record that ``session_id`` was created on ``base_url``."""
-        self._append({"event": "created", "id": session_id, "base_url": base_url, "wall": time.time()})
+        """Record that ``session_id`` was created on ``base_url`` by this process."""
+        pid = os.getpid()
+        self._append(
+            {
+                "event": "created",
+                "id": session_id,
+                "base_url": base_url,
+                "wall": time.time(),
+                "pid": pid,
+                "process_token": process_token(pid),
+            }
+        )
 
     def closed(self, session_id: str) -> None:
         """Record that ``session_id`` is closed (or otherwise finished: nothing is left to close)."""
@@ -98,8 +139,14 @@ class Journal:
                 _log.debug("%s:%d: skipping a malformed journal line", self.path, number)
                 continue
             if event == "created":
+                pid = entry.get("pid")
+                token = entry.get("process_token")
                 created[session_id] = JournalEntry(
-                    session_id, str(entry.get("base_url", "")), float(entry.get("wall", 0))
+                    session_id,
+                    str(entry.get("base_url", "")),
+                    float(entry.get("wall", 0)),
+                    pid if isinstance(pid, int) else None,
+                    token if isinstance(token, str) else None,
                 )
             elif event == "closed":
                 created.pop(session_id, None)

@@ -110,7 +110,7 @@ async def json_object(request: Request) -> dict[str, Any]:
     """The request's JSON body, which must be an object (1003 otherwise)."""
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting; still the caller's fault
         raise invalid("body", "expected a JSON object") from None
     if not isinstance(body, dict):
         raise invalid("body", "expected a JSON object")
@@ -192,7 +192,7 @@ def _check_voice_params(value: Any, fast_dialogue: bool) -> None:
             raise invalid(field, "unknown key" + (" (scene_mode fast_dialogue)" if fast_dialogue else ""))
         if key == "speed":
             _number(item, field, 0.8, 1.2)
-        elif key == "voice_id" and item not in _FAST_VOICES:
+        elif key == "voice_id" and (not isinstance(item, str) or item not in _FAST_VOICES):
             raise invalid(field, f"must be one of {', '.join(sorted(_FAST_VOICES))}")
         elif key == "stt_language" and not isinstance(item, str):
             raise invalid(field, "expected a string")

@@ -20,6 +20,7 @@ import contextlib
 import heapq
 import itertools
 import json
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from akool_lab.sim._speech import dialogue_reply, tts_chunks
 from akool_lab.sim._state import NS_PER_MS, SessionRecord, SimState, now_ns
 
 __all__ = ["CLOSE_AUTH", "CLOSE_BUSY", "CLOSE_GONE", "StreamConnection"]
+
+_log = logging.getLogger("akool_lab.sim")
 
 #: Close codes when a connection is refused (as AKool's WebSocket service uses them).
 CLOSE_AUTH = 4001  # wrong or missing token
@@ -162,7 +165,13 @@ class StreamConnection:
                 if data is None and message.get("bytes") is not None:
                     data = message["bytes"].decode("utf-8", "replace")
                 if data is not None:
-                    self._on_frame(data, arrived)
+                    try:
+                        self._on_frame(data, arrived)
+                    except Exception as exc:  # a frame the checks missed must not end the session: report it
+                        _log.exception("simulator: error while handling a frame")
+                        self._emit_now(
+                            self._event("error", code=1003, msg=f"invalid message ({type(exc).__name__})"), arrived
+                        )
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -635,9 +644,9 @@ class StreamConnection:
         action, expression = data.get("action"), data.get("expression")
         if action is None and expression is None:
             raise _Invalid("action: an action or an expression is required")
-        if action is not None and action not in ACTIONS:
+        if action is not None and (not isinstance(action, str) or action not in ACTIONS):
             raise _Invalid(f"action: unknown action {action!r}")
-        if expression is not None and expression not in EXPRESSIONS:
+        if expression is not None and (not isinstance(expression, str) or expression not in EXPRESSIONS):
             raise _Invalid(f"expression: unknown expression {expression!r}")
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from urllib.parse import parse_qs
 
 import httpx
@@ -61,12 +63,22 @@ def test_journal_skips_a_half_written_line(tmp_path) -> None:  # type: ignore[no
     assert [e.id for e in journal.open_entries()] == ["s1"]
 
 
+def crashed_process_created(journal: Journal, session_id: str, base_url: str) -> None:
+    """Journal a session as created by a process that has since died (a crashed kernel)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    line = {"event": "created", "id": session_id, "base_url": base_url, "wall": 0.0, "pid": child.pid}
+    with journal.path.open("a") as fh:
+        fh.write(json.dumps(line) + "\n")
+
+
 def test_reap_closes_exactly_the_journaled_sessions_still_queueing_or_live(harness: Harness) -> None:
     client = harness.client()
+    client.journal.path.parent.mkdir(parents=True, exist_ok=True)
     for sid in ("queued", "live", "done", "failed", "gone"):
-        client.journal.created(sid, client.base_url)
-    client.journal.created("elsewhere", "http://127.0.0.1:1")  # another service: not ours to reap
-    client.journal.created("closed-before", client.base_url)
+        crashed_process_created(client.journal, sid, client.base_url)
+    crashed_process_created(client.journal, "elsewhere", "http://127.0.0.1:1")  # another service: not ours
+    crashed_process_created(client.journal, "closed-before", client.base_url)
     client.journal.closed("closed-before")
     statuses = {"queued": 1, "live": 2, "done": 3, "failed": 4, "gone": None}
     harness.server.on("GET", DETAIL, by_id(statuses))
@@ -75,6 +87,16 @@ def test_reap_closes_exactly_the_journaled_sessions_still_queueing_or_live(harne
     assert sorted(reaped) == ["live", "queued"]
     assert sorted(closed_ids(harness)) == ["live", "queued"]
     assert [e.id for e in client.journal.open_entries()] == ["elsewhere"]
+
+
+def test_reap_leaves_sessions_of_a_running_process_alone_unless_asked(harness: Harness) -> None:
+    client = harness.client()
+    client.journal.created("in-use", client.base_url)  # by this (running) process: maybe in use
+    harness.server.on("GET", DETAIL, by_id({"in-use": 2}))
+    harness.server.on("POST", CLOSE, ok())
+    assert harness.run(client.sessions.reap()) == []
+    assert closed_ids(harness) == []
+    assert harness.run(client.sessions.reap(include_running=True)) == ["in-use"]
 
 
 def test_reap_with_an_empty_journal_does_nothing(harness: Harness) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from akool_lab.api import reap_cli
 from akool_lab.api._journal import Journal
+from tests.api.test_lifecycle import crashed_process_created
 
 
 def test_reap_without_credentials_explains_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -19,7 +20,9 @@ def test_reap_without_credentials_explains_and_exits_2(capsys: pytest.CaptureFix
 def test_reap_prints_the_closed_ids(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AKOOL_API_KEY", "key-0123456789")
     monkeypatch.setenv("AKOOL_BASE_URL", "http://sim.test")
-    Journal().created("s-open", "http://sim.test")
+    journal = Journal()
+    journal.path.parent.mkdir(parents=True, exist_ok=True)
+    crashed_process_created(journal, "s-open", "http://sim.test")
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/detail"):

@@ -150,11 +150,6 @@ def test_any_response_body_and_status_gives_a_result_or_a_documented_error(call:
     assert len(seen) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="akool_lab/api/_endpoints.py parse_body: json.loads of a deeply nested body raises RecursionError, which "
-    "is not caught (only ValueError is), so the client raises RecursionError instead of ResponseFormatError",
-)
 @pytest.mark.parametrize("kind", ["array", "object"])
 def test_a_deeply_nested_response_body_raises_response_format_error(kind: str) -> None:
     from akool_lab.errors import ResponseFormatError
@@ -239,11 +234,6 @@ def test_a_megabyte_string_in_every_field_gets_a_business_answer(http: httpx.Cli
     assert_business_answer(response)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="akool_lab/sim/_app.py json_object: request.json() of a deeply nested body raises RecursionError, which "
-    "is not caught (only ValueError is), so every POST route answers HTTP 500 instead of 1003 'body: ...'",
-)
 @pytest.mark.parametrize("route", POST_ROUTES)
 def test_a_deeply_nested_body_gets_a_1003_answer_not_http_500(http: httpx.Client, route: str) -> None:
     response = http.post(
@@ -253,11 +243,6 @@ def test_a_deeply_nested_body_gets_a_1003_answer_not_http_500(http: httpx.Client
     assert response.json()["code"] == 1003
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="akool_lab/sim/_app.py _check_voice_params: `item not in _FAST_VOICES` (a set) raises TypeError for an "
-    "unhashable voice_params.voice_id (list/object), so session/create answers HTTP 500 instead of 1003",
-)
 def test_an_unhashable_fast_dialogue_voice_id_gets_a_1003_answer(http: httpx.Client) -> None:
     body = {"avatar_id": AVATAR, "scene_mode": "fast_dialogue", "voice_params": {"voice_id": ["alloy"]}}
     response = http.post("/api/open/v4/liveAvatar/session/create", json=body, headers={"connection": "close"})
@@ -324,12 +309,6 @@ def test_garbage_websocket_frames_get_error_events_and_the_connection_keeps_serv
     assert alive
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="akool_lab/sim/_stream.py StreamConnection._set_action: `action not in ACTIONS` / `expression not in "
-    "EXPRESSIONS` (frozensets) raise TypeError for a list/object value; the exception escapes run(), the connection "
-    "is closed with code 1000 and no ack, instead of a 1003 ack naming the key",
-)
 @pytest.mark.parametrize("data", [{"action": ["nod"]}, {"expression": {"a": 1}}])
 def test_an_unhashable_set_action_value_gets_a_1003_ack_and_the_connection_keeps_serving(
     fuzz_server: sim.SimServer, http: httpx.Client, data: dict[str, Any]

@@ -107,13 +107,6 @@ def test_reap_after_sigkill_closes_exactly_the_sessions_the_dead_process_left_op
     assert set(states.values()) == {"closed"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="akool_lab/api/_client.py Sessions.reap (and _journal.Journal): the journal does not record which "
-    "process created a session, so reap() also closes sessions that a process still running on the same "
-    "AKOOL_LAB_HOME (another notebook, or this one) is using; suggested fix: write pid and process start time "
-    "in the 'created' line and skip entries whose process is still alive (and not this one's open sessions)",
-)
 def test_reap_does_not_close_a_session_that_a_running_process_on_the_same_journal_is_using(
     server: sim.SimServer,
 ) -> None:
