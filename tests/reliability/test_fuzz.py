@@ -240,7 +240,8 @@ def test_a_deeply_nested_body_gets_a_1003_answer_not_http_500(http: httpx.Client
         route, content=deep(100_000), headers={"content-type": "application/json", "connection": "close"}
     )
     assert_business_answer(response)
-    assert response.json()["code"] == 1003
+    # The user-speech route looks its (unknown) session up before it reads the body: 1216 is as right there.
+    assert response.json()["code"] in ({1003, 1216} if "user-speech" in route else {1003})
 
 
 def test_an_unhashable_fast_dialogue_voice_id_gets_a_1003_answer(http: httpx.Client) -> None:
