@@ -37,7 +37,7 @@ _EXPORTS: dict[str, str] = {
     # metrics
     "run_experiment": "akool_lab.metrics",
     # widgets
-    "lab": "akool_lab.widgets",
+    "lab": "akool_lab._lab",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

@@ -108,7 +108,7 @@ class Event:
         )
 
 
-Listener = Callable[[Event], None]
+Listener = Callable[[Event], object]  # the return value is ignored
 
 
 class Recorder:

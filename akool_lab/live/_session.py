@@ -43,6 +43,17 @@ class LiveSession:
         self._on_close = on_close
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str) -> T:
+        transport = self._stream.transport
+        if getattr(transport, "requires_idle_kernel", False) and what not in ("close()", "closing stream()"):
+            # The stage's browser transport: its replies reach Python only while the kernel is idle, so a blocking
+            # call on the kernel's main thread would wait for messages queued behind itself. Say so instead.
+            from akool_lab.transport._browser import ensure_blocking_call_allowed
+
+            try:
+                ensure_blocking_call_allowed(transport, what)
+            except BaseException:
+                coro.close()
+                raise
         return self._io.run(coro, None if timeout is None else timeout + _MARGIN_S, what)
 
     # -- state --------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class _Message:
     sent_ns: list[int] = field(default_factory=list)
     slot: _Slot | None = None
     on_piece: Callable[[str | None], None] | None = None  # for stream()
+    interrupted: bool = False  # an interrupt arrived while its chunks were still being sent
 
 
 @dataclass(eq=False, repr=False)  # cheap default repr: deque.remove() formats its argument
@@ -162,6 +163,7 @@ class AvatarStream:
         self._failure: BaseException | None = None
         self._close_reason: str | None = None
         self._messages_sent = 0
+        self._sending: _Message | None = None  # the message whose chunks are being sent
         self._llm: Callable[[str], Any] | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -557,9 +559,12 @@ class AvatarStream:
                 continue
             if job.future.done():
                 continue  # cancelled by its caller before its turn
+            self._sending = job
             try:
                 for chunk in job.chunks:
                     await self._pace(len(chunk))
+                    if job.interrupted:
+                        break  # interrupt() came while pacing: the rest of this message is not sent
                     t_ns = await self._send_when_linked(chunk, retry=not job.sent_ns)
                     job.sent_ns.append(t_ns)
                     self._record(
@@ -575,7 +580,12 @@ class AvatarStream:
             except StreamClosedError as exc:
                 self._finish_message(job, None, reason=str(exc), error=exc)
                 continue
+            finally:
+                self._sending = None
             self._messages_sent += 1
+            if job.interrupted and len(job.sent_ns) < len(job.chunks):
+                self._finish_message(job, None, reason="interrupted before it was fully sent", interrupted=True)
+                continue
             self._awaiting.append(job)
 
     async def _send_when_linked(self, data: bytes, *, retry: bool) -> int:
@@ -812,6 +822,8 @@ class AvatarStream:
     # ------------------------------------------------------------------ completion
 
     def _mark_interrupted(self) -> None:
+        if self._sending is not None:
+            self._sending.interrupted = True
         for slot in self._slots:
             if slot.finished:
                 continue
@@ -852,7 +864,14 @@ class AvatarStream:
             )
 
     def _finish_message(
-        self, message: _Message, slot: _Slot | None, *, reason: str | None, error: BaseException | None = None
+        self,
+        message: _Message,
+        slot: _Slot | None,
+        *,
+        reason: str | None,
+        error: BaseException | None = None,
+        interrupted: bool = False,
+        timed_out: bool = False,
     ) -> None:
         self._messages.pop(message.mid, None)
         with contextlib.suppress(ValueError):
@@ -868,7 +887,7 @@ class AvatarStream:
             audio_start_ns=slot.audio_start_ns if slot else None,
             audio_end_ns=slot.audio_end_ns if slot else None,
         )
-        interrupted = bool(slot and slot.interrupted)
+        interrupted = interrupted or bool(slot and slot.interrupted)
         complete = reason is None and result is not None and result.complete
         reply = Reply(
             mid=message.mid,
@@ -899,7 +918,9 @@ class AvatarStream:
             message.on_piece = None
         if message.future.done():
             return
-        if error is not None:
+        if timed_out and not reply.text:
+            message.future.set_exception(TimeoutError(f"the reply to {message.intent}({message.mid})", message.timeout))
+        elif error is not None:
             message.future.set_exception(error)
         elif complete or interrupted:
             message.future.set_result(reply)
@@ -972,14 +993,15 @@ class AvatarStream:
                     self._record(
                         EventKind.ERROR, mid=message.mid, where="reply", type="TimeoutError", message="timeout"
                     )
-                    message.future.set_exception(
-                        TimeoutError(f"the reply to {message.intent}({message.mid})", message.timeout)
-                    )
+                    # What did arrive is kept: a partial reply comes with ReplyIncompleteError, none with TimeoutError.
                     if message.slot is not None:
                         message.slot.finished = True
+                        if message.slot.result is None and message.slot.reply_mid:
+                            message.slot.result = self._reassembler.flush(message.slot.reply_mid)
                         with contextlib.suppress(ValueError):
                             self._slots.remove(message.slot)
-                    self._finish_message(message, message.slot, reason="timeout")
+                    reason = f"timeout after {message.timeout:g} s"
+                    self._finish_message(message, message.slot, reason=reason, timed_out=True)
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:

@@ -187,9 +187,12 @@ def run_experiment(
         raise ValidationError("prompts", "must be a non-empty list of non-empty strings", allowed="texts")
     combos = grid(params)
 
+    # Each run records into its own recorder, so its results never mix with another run on the same client;
+    # the client's own recorder still receives every event (forwarded), and is restored afterwards.
     previous = client.recorder
-    recorder = previous if previous is not None else Recorder()
-    client.recorder = recorder  # for the run only, when the client had none: restored below
+    recorder = Recorder()
+    forward = recorder.subscribe(previous.add) if previous is not None else None
+    client.recorder = recorder
     run = _Run(client, recorder, sessions * messages_per_session)
     started = time.perf_counter()
     try:
@@ -208,6 +211,8 @@ def run_experiment(
         _watch(run, combos, settings, sessions, concurrency, progress, on_progress)
     finally:
         client.recorder = previous
+        if forward is not None:
+            forward()
     return ExperimentResult(
         recorder=recorder,
         params={

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 from akool_lab.errors import ValidationError
 from akool_lab.protocol.limits import PROVIDERS, WEBSOCKET
 from akool_lab.transport._base import Frame, Transport
+from akool_lab.transport._browser import BrowserTransport
 
 if TYPE_CHECKING:
     from akool_lab.api import Session
     from akool_lab.transport._websocket import WebSocketTransport
 
-__all__ = ["Frame", "Transport", "WebSocketTransport", "select_transport"]
+__all__ = ["BrowserTransport", "Frame", "Transport", "WebSocketTransport", "select_transport"]
 
 
 def select_transport(session: Session, transport: Transport | None = None) -> Transport:

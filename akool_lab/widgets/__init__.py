@@ -17,7 +17,7 @@ Importing this package imports ipywidgets (``import akool_lab`` alone does not).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from akool_lab.widgets._chat_panel import ChatPanel
 from akool_lab.widgets._dashboard import Dashboard
@@ -25,17 +25,13 @@ from akool_lab.widgets._latency_monitor import LatencyMonitor
 from akool_lab.widgets._params_panel import ParamsPanel
 from akool_lab.widgets._session_panel import SessionPanel
 
-if TYPE_CHECKING:
-    from akool_lab.lab import Dashboard as _Dashboard
-
-__all__ = ["ChatPanel", "Dashboard", "LatencyMonitor", "ParamsPanel", "SessionPanel", "lab"]
+__all__ = ["ChatPanel", "Dashboard", "LatencyMonitor", "ParamsPanel", "SessionPanel", "Stage"]
 
 
-def lab(target: str = "auto", **kwargs: Any) -> _Dashboard:
-    """Build the whole dashboard: see :func:`akool_lab.lab.lab` (this name is kept so that ``akool_lab.lab``
-    resolves while the package's export table points here)."""
-    # Imported on call: akool_lab.lab sits above the widgets layer (it may start the simulator); this package
-    # itself never imports it at import time.
-    from akool_lab.lab import lab as build
+def __getattr__(name: str) -> Any:
+    # The stage pulls in anywidget and the live layer: loaded when first used.
+    if name == "Stage":
+        from akool_lab.widgets.stage import Stage
 
-    return build(target, **kwargs)
+        return Stage
+    raise AttributeError(f"module 'akool_lab.widgets' has no attribute {name!r}")

@@ -185,6 +185,10 @@ class Stage(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ what is on stage
 
+    def show(self, session: Session) -> None:
+        """Show ``session`` on this stage (its provider, or the simulated avatar); the Join button joins it."""
+        self._show_session(session)
+
     def _show_session(self, session: Session) -> None:
         credentials = session.credentials
         if credentials is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -312,3 +313,36 @@ def test_async_generator_llm_is_supported() -> None:
 
 def test_echo_avatar_helper_is_used() -> None:
     assert echo_avatar  # the default responder of FakeTransport
+
+
+def test_interrupt_while_a_long_message_is_still_being_sent_stops_its_remaining_chunks() -> None:
+    fake = FakeTransport()
+    text = "A long message that needs many chunks to travel. " * 80  # ~4 KB: 5 chunks, ~0.7 s of Agora pacing
+    with open_live(fake, mode=1) as live:
+        future = io_loop().submit(live.avatar_stream.say(text))
+        deadline = time.monotonic() + 5
+        while len([b for b in fake.sent if b"chat" in b]) < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        live.interrupt()
+        reply = future.result(5)
+    chat_chunks = [b for b in fake.sent if b"chat" in b]
+    assert reply.interrupted and not reply.complete and reply.reason == "interrupted before it was fully sent"
+    assert 1 <= len(chat_chunks) < 5  # the remaining chunks were never sent
+
+
+def test_a_message_timeout_keeps_the_partial_reply() -> None:
+    def avatar(message: dict[str, Any], state: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
+        if message["type"] == "command":
+            return [(0.001, ack(message["mid"], "set-params"))]
+        return [(0.002, bot_chunk("r", 0, "Half of it", False))]  # and then nothing: no fin, no audio
+
+    fake = FakeTransport(avatar)
+    with open_live(fake, mode=1) as live:
+        with pytest.raises(ReplyIncompleteError) as info:
+            live.say("Tell me everything.", timeout=0.4)  # shorter than the 5 s fin timeout
+        partial = info.value.reply
+        assert partial is not None and partial.text == "Half of it"  # type: ignore[attr-defined]
+        assert "timeout" in (partial.reason or "")  # type: ignore[attr-defined]
+        fake.responder = lambda message, state: []  # nothing at all arrives for the next one
+        with pytest.raises(TimeoutError):
+            live.say("Anyone there?", timeout=0.3)

@@ -74,3 +74,15 @@ def test_an_interrupted_run_still_closes_every_session(client: AkoolClient) -> N
     ids = created_ids(client.recorder)
     assert ids
     assert {client.sessions.get(sid).status for sid in ids} == {3}
+
+
+def test_two_runs_on_one_client_keep_their_own_records_and_the_client_still_sees_everything(
+    client: AkoolClient,
+) -> None:
+    before = len(client.recorder)
+    first = run_experiment(client, sessions=1, messages_per_session=2, progress=False)
+    second = run_experiment(client, sessions=1, messages_per_session=3, mode=2, progress=False)
+    assert first.recorder is not second.recorder is not client.recorder
+    assert [r.intent for r in first.records] == ["say", "say"]
+    assert [r.intent for r in second.records] == ["ask", "ask", "ask"]
+    assert len(client.recorder) - before == len(first.recorder) + len(second.recorder)

@@ -422,9 +422,6 @@ def test_a_kernel_clock_transport_never_counts_as_hanging(monkeypatch: pytest.Mo
     assert not blocking_call_would_hang(object())
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the LiveSession._run guard requested in issue 8 (akool_lab/live/_session.py)"
-)
 def test_a_blocking_live_session_call_over_the_stage_raises_instead_of_hanging(
     io: IOLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -131,11 +131,10 @@ def test_close_closes_the_session_and_stops_the_simulator() -> None:
             probe.sessions.get(session_id)  # the simulator is gone with the dashboard
 
 
-def test_akool_lab_lab_is_callable_whether_the_module_or_the_function_was_imported_first() -> None:
-    import akool_lab.lab as lab_module
+def test_akool_lab_lab_is_the_dashboard_function_even_after_its_module_is_imported() -> None:
+    import akool_lab._lab as lab_module
 
-    assert callable(akool_lab.lab)
-    assert lab_module.lab is not lab_module and callable(lab_module)
+    assert akool_lab.lab is lab_module.lab and callable(akool_lab.lab)
 
 
 def test_import_akool_lab_does_not_import_ipywidgets_and_the_widgets_never_import_the_simulator() -> None:

@@ -5,17 +5,12 @@
 >>> dash                                 # the last expression of a cell displays it
 
 This module sits at the top, beside ``target``: it may start the simulator (through :mod:`akool_lab.target`),
-which the widgets layer never does.
-
-``akool_lab.lab`` is both this module's name and the function's: once the module has been imported, Python binds
-the package attribute ``akool_lab.lab`` to the module, which would shadow the function. The module is therefore
-made callable (calling it calls :func:`lab`), so ``akool_lab.lab(...)`` works whichever was imported first.
+which the widgets layer never does. It is private (``_lab``) so that the package attribute ``akool_lab.lab`` is
+always the function, never a module that an import would bind over it.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import Any
 
 from akool_lab.events import Recorder
@@ -60,13 +55,3 @@ def lab(
         client.close()
         resolved.close()
         raise
-
-
-class _CallableModule(types.ModuleType):
-    """This module's type: calling the module calls :func:`lab` (see the module docstring for why)."""
-
-    def __call__(self, target: str = "auto", **kwargs: Any) -> Dashboard:
-        return lab(target, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
