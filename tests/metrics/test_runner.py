@@ -167,7 +167,10 @@ def test_the_client_gets_its_own_recorder_back() -> None:
     assert len(result.recorder) > 0
     mine = Recorder()
     client.recorder = mine
-    assert run(client, sessions=1, messages_per_session=1).recorder is mine
+    result = run(client, sessions=1, messages_per_session=1)
+    # The run keeps its own events apart, and the client's recorder still receives every one of them.
+    assert client.recorder is mine and result.recorder is not mine
+    assert [e.kind for e in mine.events] == [e.kind for e in result.recorder.events]
 
 
 def test_the_result_says_where_it_ran_without_any_key() -> None:
