@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import math
 import os
 import secrets
 import selectors
 import socket
+import sys
 import threading
 import time
 from types import TracebackType
@@ -25,6 +27,8 @@ __all__ = ["SimServer", "resolve_api_key", "start"]
 #: How long :func:`start` waits for the server to listen, and :meth:`SimServer.stop` for it to finish.
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+#: prctl(2) option: the thread's timer slack in nanoseconds.
+PR_SET_TIMERSLACK = 29
 
 
 def resolve_api_key(api_key: str | None) -> tuple[str, bool]:
@@ -61,8 +65,23 @@ class PreciseSelector(selectors.DefaultSelector):
         return super().select(0)
 
 
+def _tight_timer_slack() -> None:
+    """Ask Linux to wake this thread on time: its timer slack (50 µs by default) is added to every sleep."""
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0)  # 1 ns, the least; 0 would mean "back to the default"
+    except (OSError, AttributeError):  # pragma: no cover - no libc with prctl: keep the default slack
+        pass
+
+
 def run_server(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
-    """Serve on a fresh event loop built on :class:`PreciseSelector` (blocks until the server exits)."""
+    """Serve on a fresh event loop built on :class:`PreciseSelector` (blocks until the server exits).
+
+    Runs on the server's own thread, whose timer slack is set to the least (Linux): timers then fire ~50 µs earlier.
+    """
+    _tight_timer_slack()
     loop = asyncio.SelectorEventLoop(PreciseSelector())
     try:
         loop.run_until_complete(server.serve(sockets=sockets))

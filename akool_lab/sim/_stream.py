@@ -2,8 +2,10 @@
 
 What the client sends is checked against the emulated provider's budget (size and rate), chat chunks are assembled
 by ``mid``, and every question becomes a reply that is *planned* (absolute deadlines drawn from the latency profile)
-and then emitted on time: each deadline is handed to ``loop.call_at`` and the actual send time is measured with
-``time.perf_counter_ns()``, so that the scheduling error of every frame is known (``/_sim/stats``, the truth).
+and then emitted on time: each deadline is handed to ``loop.call_at``, the timer callback hands the frame to the
+socket itself (no hop through a queue and another task), and the send time is measured with ``time.perf_counter_ns()``
+once the transport has the bytes, so that the scheduling error of every frame is known (``/_sim/stats``, the truth).
+Only while the transport pushes back (a client that does not read) do frames wait, in order, for a sender task.
 
 Replies are spoken one after another: a question that arrives while the avatar speaks waits, and the next reply is
 planned when the previous one's ``audio_end`` is due, with the settings of that moment (so ``set-params`` applies to
@@ -22,7 +24,7 @@ import itertools
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,13 +82,12 @@ class _Invalid(Exception):
 
 @dataclass(slots=True)
 class _Item:
-    """Something due at ``planned_ns``: a frame to send and/or an action to run."""
+    """Something due at ``planned_ns``: a frame to send (encoded when planned) and/or an action to run."""
 
     planned_ns: int
-    frame: dict[str, Any] | None = None
+    text: str | None = None
     on_sent: Callable[[int], None] | None = None
     action: Callable[[], None] | None = None
-    reply: _Reply | None = None
     cancelled: bool = False
 
 
@@ -113,6 +114,39 @@ class _Reply:
 
 
 @dataclass(slots=True)
+class _Queued:
+    """A frame for the sender task; ``send`` is the ASGI send already started by hand and suspended on ``waiting``."""
+
+    text: str
+    planned_ns: int
+    on_sent: Callable[[int], None] | None
+    send: Coroutine[Any, Any, None] | None = None
+    waiting: Any = None
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+    """Finish a coroutine that was started by hand (``coro.send(None)``) and is suspended on what it yielded."""
+    while True:
+        try:
+            if waiting is None:  # a bare yield (asyncio.sleep(0))
+                await asyncio.sleep(0)
+            else:
+                # Not ``await waiting``: the coroutine already awaits that future (it is marked as awaited), so
+                # wait for it to be done from the outside, then let the coroutine take its result (or exception).
+                await asyncio.wait((waiting,))
+        except BaseException as exc:  # cancelled: the coroutine decides
+            try:
+                waiting = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                waiting = coro.send(None)
+            except StopIteration:
+                return
+
+
+@dataclass(slots=True)
 class _Assembly:
     parts: dict[int, str] = field(default_factory=dict)
     fin_idx: int | None = None
@@ -130,7 +164,10 @@ class StreamConnection:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_ns: int | None = None
-        self._outbox: asyncio.Queue[tuple[str, int, Callable[[int], None] | None] | None] = asyncio.Queue()
+        # Frames waiting for the sender task (only while the transport pushes back); None ends the task.
+        self._outbox: asyncio.Queue[_Queued | None] = asyncio.Queue()
+        self._backlog = 0  # frames in the outbox or being sent by the sender task
+        self._stopped = False  # no more frames: the socket failed, or an injected disconnect
         self._pending: dict[str, _Assembly] = {}
         self._questions: deque[_Question] = deque()
         self._current: _Reply | None = None
@@ -201,35 +238,79 @@ class StreamConnection:
     def drop(self) -> None:
         """An injected server-side disconnect: close at once with code 1011, no goodbye."""
         self._closing = True
+        self._stopped = True
         self._close_code = CLOSE_FAULT
         self._cancel_all()
         self.session.truth_events.append({"event": "disconnect", "after_messages": self._sent})
         self._outbox.put_nowait(None)
 
-    async def _send_loop(self) -> None:
+    # --- sending -------------------------------------------------------------------------------------------
+
+    def _deliver(self, text: str, planned_ns: int, on_sent: Callable[[int], None] | None) -> None:
+        """Hand a frame to the socket now, from the caller (a timer callback), unless frames are queued before it.
+
+        The ASGI ``send`` does not suspend while the transport accepts data, so it is driven here by hand and
+        finishes at once: no hop through the event loop's ready queue between the deadline and the socket. If it
+        does suspend (the transport pushes back), the sender task finishes it and the frames after it wait in order.
+        """
+        if self._stopped:
+            return
+        if self._backlog:
+            self._backlog += 1
+            self._outbox.put_nowait(_Queued(text, planned_ns, on_sent))
+            return
+        send = self.ws.send_text(text)
+        try:
+            waiting = send.send(None)
+        except StopIteration:
+            self._handed(planned_ns, on_sent)
+            return
+        except Exception:  # the connection is gone: the sender task closes it
+            self._stop_sending()
+            return
+        self._backlog += 1
+        self._outbox.put_nowait(_Queued(text, planned_ns, on_sent, send, waiting))
+
+    def _handed(self, planned_ns: int, on_sent: Callable[[int], None] | None) -> None:
+        """A frame is with the transport: record its send time (the truth) and roll the disconnect fault."""
+        sent = now_ns()
+        error_ms = (sent - planned_ns) / NS_PER_MS
+        self.state.sched_errors_ms.append(error_ms)
+        self.session.sched_errors_ms.append(error_ms)
+        self.state.emits += 1
+        self._sent += 1
+        if on_sent is not None:
+            on_sent(sent)
         plan = self.state.faults
+        if (plan.disconnect_after is not None and self._sent >= plan.disconnect_after) or self.state.roll(
+            f"stream.disconnect:{self.session.id}", plan.disconnect_rate
+        ):
+            self.drop()
+
+    def _stop_sending(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._outbox.put_nowait(None)
+
+    async def _send_loop(self) -> None:
+        """The sender task: sends what had to wait (in order), and closes the socket when told to (``None``)."""
         while True:
             entry = await self._outbox.get()
             if entry is None:
                 break
-            text, planned_ns, on_sent = entry
-            sent = now_ns()
             try:
-                await self.ws.send_text(text)
+                if self._stopped:
+                    continue
+                if entry.send is None:
+                    await self.ws.send_text(entry.text)
+                else:
+                    await _resume(entry.send, entry.waiting)
             except Exception:
-                break
-            error_ms = (sent - planned_ns) / NS_PER_MS
-            self.state.sched_errors_ms.append(error_ms)
-            self.session.sched_errors_ms.append(error_ms)
-            self.state.emits += 1
-            self._sent += 1
-            if on_sent is not None:
-                on_sent(sent)
-            if (plan.disconnect_after is not None and self._sent >= plan.disconnect_after) or self.state.roll(
-                f"stream.disconnect:{self.session.id}", plan.disconnect_rate
-            ):
-                self.drop()
-                break
+                self._stop_sending()
+                continue
+            finally:
+                self._backlog -= 1  # only once the frame is sent: a frame planned meanwhile must not overtake it
+            self._handed(entry.planned_ns, entry.on_sent)
         with contextlib.suppress(Exception):
             await self.ws.close(self._close_code)
 
@@ -244,7 +325,7 @@ class StreamConnection:
         action: Callable[[], None] | None = None,
         reply: _Reply | None = None,
     ) -> _Item:
-        item = _Item(planned_ns, frame, on_sent, action, reply)
+        item = _Item(planned_ns, None if frame is None else encode(frame), on_sent, action)
         # The sequence number keeps items with equal deadlines in the order they were planned.
         heapq.heappush(self._heap, (planned_ns, next(self._seq), item))
         if reply is not None:
@@ -276,8 +357,8 @@ class StreamConnection:
             _, _, item = heapq.heappop(self._heap)
             if item.cancelled:
                 continue
-            if item.frame is not None:
-                self._outbox.put_nowait((encode(item.frame), item.planned_ns, item.on_sent))
+            if item.text is not None:
+                self._deliver(item.text, item.planned_ns, item.on_sent)
             if item.action is not None:
                 item.action()
         if not self._closing:
@@ -295,7 +376,7 @@ class StreamConnection:
 
     def _emit_now(self, frame: dict[str, Any], now: int, on_sent: Callable[[int], None] | None = None) -> None:
         if not self._closing:
-            self._outbox.put_nowait((encode(frame), now, on_sent))
+            self._deliver(encode(frame), now, on_sent)
 
     def _event(self, name: str, mid: str | None = None, **extra: Any) -> dict[str, Any]:
         return {"v": 2, "type": "event", "mid": mid or f"sys-{next(self._sys)}", "pld": {"event": name, **extra}}
@@ -551,6 +632,10 @@ class StreamConnection:
 
     def _finish(self, reply: _Reply, planned_end: int) -> None:
         reply.done = True
+        # Every item of the reply has run by now (audio_end is its last). Its items refer to it (the on_sent
+        # callbacks), so forgetting them here lets reference counting free the reply: no garbage for the cyclic
+        # GC to find, whose collections pause the loop (and so delay emits).
+        reply.items.clear()
         if self._current is reply:
             self._start_next(planned_end)
 
@@ -560,6 +645,7 @@ class StreamConnection:
             return
         for item in reply.items:
             item.cancelled = True
+        reply.items.clear()  # no reference cycle left for the GC (see _finish)
         reply.done = True
         reply.truth["interrupted"] = True
         reply.truth["interrupted_ms"] = round((now - reply.arrived_ns) / NS_PER_MS, 3)
