@@ -4,7 +4,7 @@ The simulator (its own process, realistic profile) records, per message, when th
 and when it sent the first reply chunk, audio_start and so on (``/_sim/truth``). The client measures the same
 intervals from its own send and arrival stamps. Their difference is the instrument's error: loopback transit both
 ways plus scheduling delays on either side. Reported: p50, p99 and max over 20 concurrent sessions and 200+
-messages (``--quick``: 5 sessions, 40 messages).
+messages (``--quick``: 5 sessions, 25 messages).
 
     python benchmarks/bench_instrument.py [--quick]
 """
@@ -105,8 +105,8 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def instrument_error_p99_ms(quick: bool = False) -> float:
-    """p99 of |measured ttfr − injected ttfr| in ms (20 sessions × 11 messages; quick: 5 × 8)."""
-    result = measure(5, 8) if quick else measure(20, 11)
+    """p99 of |measured ttfr − injected ttfr| in ms (20 sessions × 11 messages; quick: 5 × 5)."""
+    result = measure(5, 5) if quick else measure(20, 11)
     return float(result["ttfr_error_ms"]["p99"])
 
 
@@ -114,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    result = measure(5, 8) if args.quick else measure(20, 11)
+    result = measure(5, 5) if args.quick else measure(20, 11)
     print(json.dumps(result, indent=2))
 
 

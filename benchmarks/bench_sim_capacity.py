@@ -14,7 +14,7 @@ measuring side. ``--load-sched normal`` measures without it. Each step also repo
 over the window and the load average.
 
     python benchmarks/bench_sim_capacity.py            # steps 50..400, ~15 s each
-    python benchmarks/bench_sim_capacity.py --quick    # steps 50..200, ~6 s each
+    python benchmarks/bench_sim_capacity.py --quick    # steps 100 and 200, ~5 s each
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ P99_LIMIT_MS = 2.0
 MESSAGE_EVERY_S = 2.0
 TEXT = "Hi there, nice to meet you."
 STEPS = (50, 100, 200, 300, 400)
-QUICK_STEPS = (50, 100, 200)
+QUICK_STEPS = (100, 200)  # --quick: is the target (200) held? (full run: where does it stop?)
 
 
 def _start_simulator() -> tuple[subprocess.Popen[str], str]:
@@ -131,7 +131,7 @@ async def _measure(quick: bool, report: list[dict[str, Any]], load_sched: str = 
     capacity = 0
     try:
         for sessions in QUICK_STEPS if quick else STEPS:
-            result = await _step(base_url, process.pid, sessions, 6.0 if quick else 15.0)
+            result = await _step(base_url, process.pid, sessions, 5.0 if quick else 15.0)
             report.append(result)
             print(json.dumps(result), flush=True)
             if result["p99"] is None or result["p99"] >= P99_LIMIT_MS:
