@@ -164,6 +164,7 @@ class AvatarStream:
         self._close_reason: str | None = None
         self._messages_sent = 0
         self._sending: _Message | None = None  # the message whose chunks are being sent
+        self._closing: asyncio.Task[None] | None = None  # closing after the server ended the stream
         self._llm: Callable[[str], Any] | None = None
 
     # ------------------------------------------------------------------ life cycle
@@ -646,7 +647,8 @@ class AvatarStream:
                 if not await self._try_reconnect(reason):
                     self._close_reason = reason
                     self._fail_in_flight(reason)
-                    asyncio.get_running_loop().create_task(self._close(reason, close_session=False))
+                    # Kept in an attribute: the loop holds only weak references to tasks.
+                    self._closing = asyncio.get_running_loop().create_task(self._close(reason, close_session=False))
                     return
         except asyncio.CancelledError:
             raise
