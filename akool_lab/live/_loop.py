@@ -120,7 +120,32 @@ class IOLoop:
                 f"{what}: a blocking call was made on the akool_lab I/O thread (for example from an event "
                 "callback); use the async API there (await stream.<method>(...)) instead"
             )
-        future = self.submit(coro)
+        if self._stopped:
+            coro.close()
+            raise StreamError("the akool_lab I/O loop has shut down (the interpreter is exiting)")
+        # The coroutine hands its outcome to this thread itself, one loop iteration sooner than
+        # run_coroutine_threadsafe's done-callback chain (measured: 99 µs instead of 133 µs per call): this is the
+        # path of every blocking say()/ask().
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        tasks: list[asyncio.Task[None]] = []
+
+        async def runner() -> None:
+            try:
+                result = await coro
+            except BaseException as exc:
+                if not future.done():
+                    future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise  # cancellation and interpreter exits keep propagating on the loop
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+        def cancel() -> None:
+            for task in tasks:
+                task.cancel()
+
+        self.loop.call_soon_threadsafe(lambda: tasks.append(self.loop.create_task(runner())))
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
@@ -128,10 +153,10 @@ class IOLoop:
             # akool_lab TimeoutError also derives from: re-raise that one as it is.
             if future.done() and not future.cancelled():
                 raise
-            future.cancel()
+            self.loop.call_soon_threadsafe(cancel)  # after the task's creation: the loop keeps the order
             raise TimeoutError(what, timeout if timeout is not None else 0.0) from None
         except KeyboardInterrupt:
-            future.cancel()  # Ctrl+C / kernel interrupt: stop the work on the loop too
+            self.loop.call_soon_threadsafe(cancel)  # Ctrl+C / kernel interrupt: stop the work on the loop too
             raise
 
     def call_soon(self, fn: Callable[..., object], *args: object) -> None:

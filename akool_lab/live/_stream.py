@@ -517,11 +517,12 @@ class AvatarStream:
             self.transcript.append(TranscriptEntry("you", text, mid, time.time(), done=True))
             self._queue.put_nowait(message)
         try:
-            return await asyncio.shield(message.future)
+            return await message.future
         except asyncio.CancelledError:
-            # The caller gave up (timeout of a sync call, Ctrl+C): the message stays accounted for, marked.
-            if not message.future.done():
-                self._finish_message(message, None, reason="the caller cancelled the wait")
+            # The caller gave up (timeout of a sync call, Ctrl+C), which also cancelled the message's future: it is
+            # not sent if it has not been yet, and it stays accounted for in the recorder, marked.
+            if message.mid in self._messages:
+                self._finish_message(message, message.slot, reason="the caller cancelled the wait")
             raise
 
     async def _command(
@@ -810,6 +811,12 @@ class AvatarStream:
                 code = payload.get("code")
                 message = str(payload.get("msg", "the avatar reported an error"))
                 exc = error_for_code(int(code), message, "stream") if isinstance(code, int) else StreamError(message)
+                rejected = self._messages.get(str(payload.get("ref_mid")))
+                if rejected is not None:
+                    # The avatar refused this message (over budget, malformed): no reply will come for it.
+                    with contextlib.suppress(ValueError):
+                        self._awaiting.remove(rejected)
+                    self._finish_message(rejected, rejected.slot, reason=f"rejected: {message}", error=exc)
                 self._emit("error", exc)
 
     def _new_slot(self, reply_mid: str, owner: _Message | None) -> _Slot:
@@ -875,9 +882,10 @@ class AvatarStream:
         interrupted: bool = False,
         timed_out: bool = False,
     ) -> None:
-        self._messages.pop(message.mid, None)
-        with contextlib.suppress(ValueError):
-            self._awaiting.remove(message)
+        if self._messages.pop(message.mid, None) is None:
+            return  # finished already (e.g. its caller gave up, then its reply ended): one record per message
+        # A message that was sent stays in self._awaiting even when its caller stops waiting (timeout, cancel):
+        # the avatar still owes it a reply, and that reply must not be taken for the next message's.
         if slot is None:
             slot = message.slot
         result = slot.result if slot else None
@@ -944,6 +952,7 @@ class AvatarStream:
         self._slots.clear()
         for message in list(self._awaiting):
             self._finish_message(message, None, reason=reason)
+        self._awaiting.clear()  # no reply owed over a dropped connection
 
     def _fail_pending(self, exc: BaseException) -> None:
         self._fail_in_flight(str(exc))

@@ -346,3 +346,33 @@ def test_a_message_timeout_keeps_the_partial_reply() -> None:
         fake.responder = lambda message, state: []  # nothing at all arrives for the next one
         with pytest.raises(TimeoutError):
             live.say("Anyone there?", timeout=0.3)
+
+
+def test_a_caller_that_gives_up_leaves_one_marked_record_and_no_unretrieved_error() -> None:
+    def slow_avatar(message: dict[str, Any], state: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
+        return [(0.2 + delay, frame) for delay, frame in echo_avatar(message, state)]
+
+    with open_live(FakeTransport(slow_avatar), mode=1) as live:
+        future = io_loop().submit(live.avatar_stream.say("I will be abandoned."))
+        time.sleep(0.05)
+        future.cancel()  # the caller gives up while the reply is on its way
+        assert live.say("Next one.").text == "Next one."  # the stream carries on
+        done = live.recorder.filter(EventKind.REPLY_DONE)
+    assert len(done) == 2
+    assert done[0].data["complete"] is False and "cancelled" in done[0].data["reason"]
+
+
+def test_a_message_the_avatar_rejects_fails_at_once_and_does_not_take_the_next_reply() -> None:
+    def picky_avatar(message: dict[str, Any], state: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
+        if message["type"] == "chat" and "forbidden" in message["pld"]["text"]:
+            error = {"v": 2, "type": "event", "pld": {"event": "error", "code": 1003, "msg": "over budget"}}
+            error["pld"]["ref_mid"] = message["mid"]
+            return [(0.002, error)]
+        return echo_avatar(message, state)
+
+    with open_live(FakeTransport(picky_avatar), mode=1) as live:
+        started = time.monotonic()
+        with pytest.raises(InvalidParameterError, match="over budget"):
+            live.say("This is forbidden.")
+        assert time.monotonic() - started < 2
+        assert live.say("This is fine.").text == "This is fine."
