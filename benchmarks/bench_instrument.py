@@ -25,15 +25,9 @@ from _simproc import SimProcess
 
 from akool_lab.api import AkoolClient
 from akool_lab.live import LiveSession, Reply
+from akool_lab.metrics import percentile
 
 AVATAR = "dvp_Tristan_cloth2_1080P"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def measure(sessions: int, messages: int, *, seed: int = 1) -> dict[str, Any]:
@@ -99,7 +93,7 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {
         "min": round(min(values), 3),
         "p50": round(statistics.median(values), 3),
-        "p99": round(_percentile(values, 0.99), 3),
+        "p99": round(percentile(sorted(values), 99), 3),
         "max": round(max(values), 3),
     }
 

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from akool_lab.live import AvatarStream, LiveSession, io_loop
+from akool_lab.metrics import percentile
 from akool_lab.protocol.limits import LIVEKIT
 from akool_lab.transport import Frame, Transport
 
@@ -89,13 +90,6 @@ class BurstAvatar(Transport):
         return self._closed
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
 def measure(quick: bool = False, max_hz: float | None = None) -> dict[str, Any]:
     """Run the burst and return the latency figures (ms) of the transcript updates."""
     from akool_lab.widgets import ChatPanel
@@ -115,7 +109,7 @@ def measure(quick: bool = False, max_hz: float | None = None) -> dict[str, Any]:
         "chunks": chunks,
         "renders": len(latencies),
         "p50": round(statistics.median(latencies), 3),
-        "p99": round(_percentile(latencies, 0.99), 3),
+        "p99": round(percentile(sorted(latencies), 99), 3),
         "max": round(max(latencies), 3),
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from akool_lab.errors import ValidationError
@@ -14,10 +14,47 @@ from akool_lab.transport import Transport, select_transport
 
 if TYPE_CHECKING:
     from akool_lab.api import AkoolClient, AsyncAkoolClient, Session
+    from akool_lab.events import Recorder
 
 __all__ = ["connect_async", "connect_sync"]
 
 T = TypeVar("T")
+
+
+def _open(
+    session: Session,
+    transport: Transport | None,
+    *,
+    close: Callable[[str], Awaitable[object]],
+    get: Callable[[str], Awaitable[Session]],
+    recorder: Recorder,
+    mode: int | None,
+    close_session: bool,
+    reconnect: bool,
+    timeout: float,
+) -> Coroutine[Any, Any, AvatarStream]:
+    """The coroutine (to run on the I/O loop) that opens the stream; ``close``/``get`` reach the REST client from
+    the I/O loop, whichever kind of client it is."""
+    session_id = session.id
+
+    async def closer() -> None:
+        await close(session_id)
+
+    async def rejoin() -> Transport:
+        fresh = await get(session_id)
+        if fresh.status != 2:
+            raise ValidationError("session", f"is no longer live (status {int(fresh.status)})")
+        return select_transport(fresh, None)
+
+    return AvatarStream.open(
+        select_transport(session, transport),
+        session_id=session_id,
+        recorder=recorder,
+        mode=mode,
+        closer=closer if close_session else None,
+        reconnect=rejoin if reconnect and transport is None else None,
+        connect_timeout=timeout,
+    )
 
 
 async def connect_async(
@@ -37,33 +74,25 @@ async def connect_async(
     """
     if isinstance(session, str):
         session = await client.sessions.get(session)
-    chosen = select_transport(session, transport)
-    session_id = session.id
-    recorder = client.recorder
     # The async client's connections belong to the caller's event loop: its calls must run there, not on the
     # I/O loop where the stream lives.
     home = asyncio.get_running_loop()
 
-    async def on_home(coro: Coroutine[Any, Any, T]) -> T:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, home))
+    def on_home(coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, home))
 
-    async def closer() -> None:
-        await on_home(client.sessions.close(session_id))
-
-    async def rejoin() -> Transport:
-        fresh = await on_home(client.sessions.get(session_id))
-        if fresh.status != 2:
-            raise ValidationError("session", f"is no longer live (status {int(fresh.status)})")
-        return select_transport(fresh, None)
-
-    return await AvatarStream.open(
-        chosen,
-        session_id=session_id,
-        recorder=recorder,
-        mode=mode,
-        closer=closer if close_session else None,
-        reconnect=rejoin if reconnect and transport is None else None,
-        connect_timeout=timeout,
+    return await io_loop().wrap(
+        _open(
+            session,
+            transport,
+            close=lambda sid: on_home(client.sessions.close(sid)),
+            get=lambda sid: on_home(client.sessions.get(sid)),
+            recorder=client.recorder,
+            mode=mode,
+            close_session=close_session,
+            reconnect=reconnect,
+            timeout=timeout,
+        )
     )
 
 
@@ -80,31 +109,25 @@ def connect_sync(
     """The blocking form of :func:`connect_async`, for a sync :class:`AkoolClient`; returns a :class:`LiveSession`."""
     if isinstance(session, str):
         session = client.sessions.get(session)
-    chosen = select_transport(session, transport)
-    session_id = session.id
     loop = io_loop()
 
-    async def closer() -> None:
-        # The sync client blocks: run it off the I/O loop.
-        await asyncio.get_running_loop().run_in_executor(None, client.sessions.close, session_id)
-
-    async def rejoin() -> Transport:
-        fresh = await asyncio.get_running_loop().run_in_executor(None, client.sessions.get, session_id)
-        if fresh.status != 2:
-            raise ValidationError("session", f"is no longer live (status {int(fresh.status)})")
-        return select_transport(fresh, None)
+    def off_loop(fn: Callable[[str], T]) -> Callable[[str], Awaitable[T]]:
+        # The sync client blocks: its calls run in a worker thread, never on the I/O loop.
+        return lambda sid: asyncio.get_running_loop().run_in_executor(None, fn, sid)
 
     stream = loop.run(
-        AvatarStream.open(
-            chosen,
-            session_id=session_id,
+        _open(
+            session,
+            transport,
+            close=off_loop(client.sessions.close),
+            get=off_loop(client.sessions.get),
             recorder=client.recorder,
             mode=mode,
-            closer=closer if close_session else None,
-            reconnect=rejoin if reconnect and transport is None else None,
-            connect_timeout=timeout,
+            close_session=close_session,
+            reconnect=reconnect,
+            timeout=timeout,
         ),
         timeout + 5.0,
-        f"connecting to session {session_id}",
+        f"connecting to session {session.id}",
     )
     return LiveSession(stream, loop=loop)

@@ -216,7 +216,6 @@ def test_server_disconnect_fails_the_waiting_call_and_closes_the_stream() -> Non
     io_loop().call_soon(fake.drop, "server went away")
     with pytest.raises(ReplyIncompleteError, match="server went away"):
         future.result(5)
-    live.avatar_stream  # noqa: B018
     deadline = time.time() + 5
     while not live.closed and time.time() < deadline:
         time.sleep(0.01)
@@ -309,10 +308,6 @@ def test_async_generator_llm_is_supported() -> None:
         live.use_llm(llm)
         turn = live.chat("go")
     assert turn.answer == "Async answer."
-
-
-def test_echo_avatar_helper_is_used() -> None:
-    assert echo_avatar  # the default responder of FakeTransport
 
 
 def test_interrupt_while_a_long_message_is_still_being_sent_stops_its_remaining_chunks() -> None:
