@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 OUT ?= report
 
-.PHONY: demo test lint typecheck pytest lab bench chromium clean help
+.PHONY: demo test lint typecheck pytest lab bench chromium node clean help
 
 help:
 	@echo "make demo   run the main job (lifecycle + latency experiment) on the embedded simulator"
@@ -39,6 +39,22 @@ chromium:
 	  fi; \
 	fi
 
+# Debian's Node.js and npm, for the provider SDKs the stage's browser tests bundle (tests/package.json).
+node:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's nodejs and npm for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else \
+	    echo "error: the browser tests need Node.js and npm (Debian: apt-get install nodejs npm)"; exit 1; \
+	  fi; \
+	fi
+
+# The pinned SDKs (agora-rtc-sdk-ng, livekit-client, trtc-sdk-v5) and esbuild; reinstalled when the lock changes.
+tests/node_modules/.stamp: tests/package-lock.json tests/package.json | node
+	cd tests && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 demo: $(VENV)/.stamp-lab
 	$(VENV)/bin/akool-lab demo --out $(OUT)
 
@@ -49,7 +65,7 @@ lint: $(VENV)/.stamp-dev
 typecheck: $(VENV)/.stamp-dev
 	$(VENV)/bin/mypy
 
-pytest: $(VENV)/.stamp-dev chromium
+pytest: $(VENV)/.stamp-dev chromium tests/node_modules/.stamp
 	$(VENV)/bin/pytest
 
 test: lint typecheck pytest
@@ -61,4 +77,4 @@ bench: $(VENV)/.stamp-dev
 	$(VENV)/bin/akool-lab bench --out bench.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist tests/node_modules
