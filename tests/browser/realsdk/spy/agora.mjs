@@ -1,6 +1,6 @@
 // The real agora-rtc-sdk-ng module, with a handle on each client the stage creates (window.__clients). With
 // window.__stubNetwork set, only the calls that need Agora's servers are replaced by recorders (window.__calls):
-// join, publish, unpublish, leave.
+// join, publish, unpublish, leave (and subscribe, with window.__stubSubscribe).
 import AgoraRTC from "/sdk/agora-rtc-sdk-ng.mjs";
 
 const clients = (globalThis.__clients = globalThis.__clients || []);
@@ -12,7 +12,7 @@ function createClient(config) {
   clients.push(client);
   if (globalThis.__stubNetwork) {
     client.join = async (appId, channel, token, uid) => {
-      record("join", [appId, channel, token ? "<token>" : null, uid]);
+      record("join", [appId, channel, token, uid]);
       return uid;
     };
     client.publish = async (tracks) => {
@@ -21,6 +21,10 @@ function createClient(config) {
     };
     client.unpublish = async (tracks) => record("unpublish", (Array.isArray(tracks) ? tracks : [tracks]).map((t) => t.getTrackId()));
     client.leave = async () => record("leave", []);
+  }
+  if (globalThis.__stubSubscribe) {
+    // For a remote user the test makes up: the real subscribe refuses users it never saw join.
+    client.subscribe = async (user, mediaType) => record("subscribe", [user.uid, mediaType]);
   }
   return client;
 }
