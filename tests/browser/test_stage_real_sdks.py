@@ -46,6 +46,8 @@ REAL_SDK_ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
+    # What a browser does by default (Playwright turns it off): no sound before the user clicked on the page.
+    "--autoplay-policy=document-user-activation-required",
 )
 
 
@@ -61,7 +63,12 @@ def sdk_base() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def real_browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=list(REAL_SDK_ARGS))
+    browser = playwright.chromium.launch(
+        executable_path=chromium_executable,
+        headless=True,
+        args=list(REAL_SDK_ARGS),
+        ignore_default_args=["--autoplay-policy=no-user-gesture-required"],
+    )
     yield browser
     browser.close()
 
@@ -411,3 +418,164 @@ def test_the_avatars_livekit_video_stays_visible_to_adaptive_stream(
         stage.page.wait_for_function("() => document.querySelector('.akool-stage__video').readyState >= 2")
     else:  # the control: a track nobody attaches is reported hidden (the server would pause it)
         assert visibility == [False]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The user's voice
+
+
+@pytest.mark.parametrize("provider", ["agora", "livekit", "trtc"])
+def test_the_microphone_is_captured_and_published_muted_and_switched_with_the_real_sdk(
+    stage_page: Any, sdk_base: str, provider: str
+) -> None:
+    credentials = dict(CREDENTIALS[provider])
+    if provider == "livekit":
+        credentials["url"] = sdk_base.replace("http://", "ws://")
+    stage = stage_page(provider).open(page_url(sdk_base, provider), credentials, stubNetwork=True)
+    stage.join()
+    mic = stage.stage.locator(".akool-stage__mic-toggle")
+    expect(mic).to_be_visible()
+    mic.click()
+    stage.page.wait_for_function("() => ['on', 'failed'].includes(window.__model.get('mic_state'))")
+    assert stage.page.evaluate("() => window.__model.get('mic_state')") == "on", stage.page.evaluate(
+        "() => window.__model.get('error')"
+    )
+
+    # The real SDK captured Chromium's fake microphone and the stage published it.
+    if provider == "agora":
+        published = stage.calls("publish")
+        assert len(published) == 1 and published[0][0]["kind"] == "audio" and published[0][0]["local"]
+    elif provider == "livekit":
+        assert stage.calls("publishTrack") == [[{"kind": "audio", "source": "microphone", "local": True}]]
+    else:
+        assert stage.page.evaluate("() => window.__clients[0].getAudioTrack()?.readyState") == "live"
+    # The level meter moves with the fake device's beeps.
+    stage.page.wait_for_function("() => document.querySelector('.akool-stage__mic-level').value > 0", timeout=10_000)
+
+    # Mute and unmute.
+    stage.stage.locator(".akool-stage__mic-mute").click()
+    stage.page.wait_for_function("() => window.__model.get('mic_state') === 'muted'")
+    stage.stage.locator(".akool-stage__mic-mute").click()
+    stage.page.wait_for_function("() => window.__model.get('mic_state') === 'on'")
+
+    # The device list is the browser's (the fake device has several inputs); choosing one switches the SDK's track.
+    devices = stage.page.evaluate("() => window.__model.get('mic_devices')")
+    assert len(devices) >= 2, devices
+    other = next(d["id"] for d in devices if d["id"] != stage.page.evaluate("() => window.__model.get('mic_device')"))
+    stage.stage.locator(".akool-stage__mic-device").select_option(other)
+    stage.page.wait_for_function("(id) => window.__model.get('mic_device') === id", arg=other)
+    states = [e["data"]["state"] for e in stage.events("stage.mic")]
+    assert states == ["on", "muted", "on", "device"], states
+    assert stage.sent("problem") == []
+
+    # Stop: unpublished and released.
+    mic.click()
+    stage.page.wait_for_function("() => window.__model.get('mic_state') === 'off'")
+    assert [e["data"]["state"] for e in stage.events("stage.mic")][-1] == "off"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# What the SDKs do while joined: their events, fired on the real clients as the SDKs fire them
+
+
+def _emit(stage: StagePage, event: str, *args: Any) -> None:
+    stage.page.evaluate("([event, args]) => window.__clients[0].emit(event, ...args)", [event, list(args)])
+
+
+def _expect_state(stage: StagePage, state: str, notice: str | None = None) -> None:
+    stage.wait_state(state)
+    expect(stage.stage).to_have_attribute("data-state", state)
+    if notice is not None:
+        expect(stage.stage.locator(".akool-stage__notice")).to_contain_text(notice)
+
+
+def test_agora_reconnecting_token_expiry_other_users_and_refused_subscriptions(stage_page: Any, sdk_base: str) -> None:
+    stage = stage_page("agora").open(page_url(sdk_base, "agora"), CREDENTIALS["agora"], stubNetwork=True)
+    stage.join()
+    # Reconnecting, then reconnected: shown, and sent to Python as events.
+    _emit(stage, "connection-state-change", "RECONNECTING", "CONNECTED", "NETWORK_ERROR")
+    _expect_state(stage, "reconnecting", "CONNECTED -> RECONNECTING")
+    expect(stage.stage.locator(".akool-stage__overlay")).to_have_text("reconnecting…")
+    _emit(stage, "connection-state-change", "CONNECTED", "RECONNECTING")
+    _expect_state(stage, "connected")
+    assert [e["name"] for e in stage.events() if "reconnect" in e["name"]] == [
+        "stage.reconnecting",
+        "stage.reconnected",
+    ]
+    # The token will expire: said before the room drops.
+    _emit(stage, "token-privilege-will-expire")
+    expect(stage.stage.locator(".akool-stage__notice")).to_contain_text("token expires in about 30 s")
+    assert stage.events("stage.token-will-expire")
+    # The real subscribe refuses a user it never saw join: surfaced as a stage error (the room stays).
+    _emit(stage, "user-published", {"uid": 4242, "hasVideo": True}, "video")
+    stage.page.wait_for_function("() => window.__sent.some((m) => m.content.type === 'problem')")
+    problem = stage.sent("problem")[0]["content"]
+    assert problem["kind"] == "subscribe-failed" and "user 4242's video" in problem["message"]
+    assert stage.state() == "connected"
+    # 4242 published: it is the avatar. Another user leaving is not the avatar leaving; the avatar leaving is.
+    _emit(stage, "user-left", {"uid": 777}, "Quit")
+    stage.page.wait_for_function("() => window.__events('stage.user-left').length === 1")
+    assert stage.state() == "connected"
+    _emit(stage, "user-left", {"uid": 4242}, "Quit")
+    stage.wait_state("failed")
+    assert [m["content"]["kind"] for m in stage.sent("failed")] == ["avatar-left"]
+
+
+def test_trtc_errors_connection_states_autoplay_and_the_avatars_identity(stage_page: Any, sdk_base: str) -> None:
+    stage = stage_page("trtc").open(page_url(sdk_base, "trtc"), CREDENTIALS["trtc"], stubNetwork=True)
+    stage.join()
+    # TRTC shows the avatar's video itself; a refused startRemoteVideo is surfaced (the real one refuses an unknown
+    # user), and the user who publishes is the avatar.
+    _emit(stage, "remote-video-available", {"userId": "avatar-7", "streamType": "main"})
+    stage.page.wait_for_function("() => window.__sent.some((m) => m.content.type === 'problem')")
+    assert stage.sent("problem")[0]["content"]["kind"] == "subscribe-failed"
+    _emit(stage, "remote-user-exit", {"userId": "someone-else"})
+    stage.page.wait_for_function("() => window.__events('stage.user-left').length === 1")
+    assert stage.state() == "connected"
+    # Its own autoplay dialog is off; the stage's button is shown instead.
+    stage.page.evaluate(
+        "() => window.__clients[0].emit('autoplay-failed', {userId: 'avatar-7', resume: () => { window.__resumed = true; }})"
+    )
+    expect(stage.stage.locator(".akool-stage__start-audio")).to_be_visible()
+    stage.stage.locator(".akool-stage__start-audio").click()
+    stage.page.wait_for_function("() => window.__resumed === true")
+    # Reconnecting and reconnected.
+    _emit(stage, "connection-state-changed", {"prevState": "CONNECTED", "state": "CONNECTING"})
+    _expect_state(stage, "reconnecting")
+    _emit(stage, "connection-state-changed", {"prevState": "CONNECTING", "state": "CONNECTED"})
+    _expect_state(stage, "connected")
+    # A rejoin that failed ends the room: a clear failure, not "connected" forever.
+    _emit(stage, "error", {"code": 5500, "extraCode": 5502, "message": "rejoin failed"})
+    stage.wait_state("failed")
+    failure = stage.sent("failed")[0]["content"]
+    assert failure["kind"] == "disconnected" and failure["message"].startswith("rejoining the room failed")
+    assert len(stage.sent("failed")) == 1
+
+
+def test_livekit_reconnects_ignores_strangers_data_and_reports_refused_subscriptions(
+    stage_page: Any, sdk_base: str
+) -> None:
+    credentials = {**CREDENTIALS["livekit"], "url": sdk_base.replace("http://", "ws://")}
+    stage = stage_page("livekit").open(page_url(sdk_base, "livekit"), credentials, stubNetwork=True)
+    stage.join()
+    _emit(stage, "reconnecting")
+    _expect_state(stage, "reconnecting")
+    _emit(stage, "reconnected")
+    _expect_state(stage, "connected")
+    data = list(b'{"v":2,"type":"chat","mid":"x","pld":{"from":"bot","text":"hi"}}')
+    stage.page.evaluate(
+        "(data) => { const bytes = new Uint8Array(data);"
+        " window.__clients[0].emit('dataReceived', bytes, {identity: 'stranger'});"
+        " window.__clients[0].emit('dataReceived', bytes, {identity: 'avatar-1'}); }",
+        data,
+    )
+    stage.page.wait_for_function("() => window.__sent.some((m) => m.content.type === 'frames')")
+    frames = stage.sent("frames")
+    assert sum(len(m["content"]["t"]) for m in frames) == 1, "only the avatar's packet reaches Python"
+    assert stage.events("stage.foreign-data")[0]["data"]["message"].endswith("stranger")
+    _emit(stage, "trackSubscriptionFailed", "TR_v", {"identity": "avatar-1"}, "codec")
+    stage.page.wait_for_function("() => window.__sent.some((m) => m.content.type === 'problem')")
+    assert "TR_v" in stage.sent("problem")[0]["content"]["message"]
+    _emit(stage, "participantDisconnected", {"identity": "stranger"})
+    stage.page.wait_for_function("() => window.__events('stage.user-left').length === 1")
+    assert stage.state() == "connected"
