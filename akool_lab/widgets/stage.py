@@ -482,6 +482,9 @@ class Stage(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Close the widget; a stream using its transport closes too (the browser can no longer carry it)."""
+        if not hasattr(self, "_transport"):  # __init__ refused its arguments: nothing of ours to close
+            super().close()
+            return
         self._detach()
         if self._transport is not None and not self._transport.closed:
             self._transport.deliver({"type": "failed", "kind": "widget-closed", "message": ""})

@@ -579,3 +579,41 @@ def test_livekit_reconnects_ignores_strangers_data_and_reports_refused_subscript
     _emit(stage, "participantDisconnected", {"identity": "stranger"})
     stage.page.wait_for_function("() => window.__events('stage.user-left').length === 1")
     assert stage.state() == "connected"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# A joined room (the Agora stand-in): the user's spoken turns, timed on the browser clock
+
+
+def test_the_users_spoken_turn_is_timed_from_its_transcript_to_the_avatars_reply_and_audio(
+    stage_page: Any, sdk_base: str
+) -> None:
+    url = page_url(sdk_base, "agora", sdk=f"{sdk_base}/standins/agora-stub.js")
+    stage = stage_page("agora").open(url, CREDENTIALS["agora"])
+    stage.join()
+
+    def emit(message: dict[str, Any]) -> float:
+        return float(stage.page.evaluate("(t) => window.__agoraStandin.emitStreamMessage(t)", json.dumps(message)))
+
+    t_user_0 = emit({"v": 2, "type": "chat", "mid": "u-1", "idx": 0, "pld": {"from": "user", "text": "What is "}})
+    t_user_1 = emit(
+        {"v": 2, "type": "chat", "mid": "u-1", "idx": 1, "fin": True, "pld": {"from": "user", "text": "AKool?"}}
+    )
+    stage.page.wait_for_timeout(30)
+    t_reply = emit({"v": 2, "type": "chat", "mid": "r-1", "idx": 0, "pld": {"from": "bot", "text": "A platform"}})
+    stage.page.wait_for_timeout(30)
+    t_audio = emit({"v": 2, "type": "event", "mid": "e-1", "pld": {"event": "audio_start"}})
+    stage.page.wait_for_function("() => window.__events('user_turn.audio_start').length === 1")
+
+    transcript = stage.events("user_turn.transcript")
+    assert [e["data"]["chars"] for e in transcript] == [8, 14]
+    assert [e["t"] for e in transcript] == pytest.approx([t_user_0, t_user_1], abs=2.0)
+    reply = stage.events("user_turn.first_reply")[0]
+    audio = stage.events("user_turn.audio_start")[0]
+    assert reply["data"]["user_mid"] == "u-1" and reply["data"]["reply_mid"] == "r-1"
+    assert reply["data"]["ms"] == pytest.approx(t_reply - t_user_1, abs=2.0) and reply["data"]["ms"] >= 30
+    assert audio["data"]["ms"] == pytest.approx(t_audio - t_user_1, abs=2.0)
+    assert audio["data"]["ms_from_first"] == pytest.approx(t_audio - t_user_0, abs=2.0)
+    # The user's words went to Python as frames too (the stream's transcript and chat panel take them from there).
+    frames = [b for m in stage.sent("frames") for b in m["buffers"]]
+    assert sum('"from": "user"' in f or '"from":"user"' in f for f in frames) == 2

@@ -107,7 +107,7 @@ class _Handler(SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def serve(bundles: Path) -> Iterator[str]:
     """Serve the host page, stage.js and the SDK bundles on a free loopback port; yields ``http://127.0.0.1:PORT``."""
-    roots = {"/sdk/": bundles, "/static/": STATIC, "/": HERE}
+    roots = {"/sdk/": bundles, "/static/": STATIC, "/standins/": HERE.parent / "standins", "/": HERE}
     handler = type("Handler", (_Handler,), {"roots": roots})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="real-sdk-server", daemon=True)
