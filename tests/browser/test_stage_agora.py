@@ -210,9 +210,10 @@ def test_failures_show_on_the_stage_and_reach_python(
     reason = run_in_kernel(page, run.path, "print(stream.close_reason); print(stage.error_kind)")
     assert reason.splitlines() == ["the room token expired: token-privilege-did-expire", "token-expired"]
 
-    # 4. Join again, then the avatar leaves the channel.
+    # 4. Join again, then the avatar (the user who published the video) leaves the channel.
     stage.locator(".akool-stage__join").click()
     expect(root).to_have_attribute("data-state", "connected")
+    expect(root).to_have_attribute("data-video", "true")
     page.evaluate("() => window.__agoraStandin.emit('user-left', {uid: 424242}, 'Quit')")
     expect(stage.locator(".akool-stage__error")).to_contain_text("avatar-left: user 424242 left the channel (Quit)")
     wait_in_kernel(page, run.path, "len(stage.errors) == 4")

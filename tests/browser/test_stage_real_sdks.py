@@ -617,3 +617,29 @@ def test_the_users_spoken_turn_is_timed_from_its_transcript_to_the_avatars_reply
     # The user's words went to Python as frames too (the stream's transcript and chat panel take them from there).
     frames = [b for m in stage.sent("frames") for b in m["buffers"]]
     assert sum('"from": "user"' in f or '"from":"user"' in f for f in frames) == 2
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Network quality
+
+
+def test_the_providers_network_statistics_are_sampled_and_sent_to_python(stage_page: Any, sdk_base: str) -> None:
+    agora = stage_page("agora").open(page_url(sdk_base, "agora"), CREDENTIALS["agora"], stubNetwork=True)
+    agora.join()
+    agora.page.wait_for_function("() => window.__events('stage.network').length > 0", timeout=6_000)
+    sample = agora.events("stage.network")[0]["data"]
+    assert {"rtt_ms", "recv_kbps", "send_kbps"} <= set(sample), sample  # the real client's getRTCStats()
+
+    trtc = stage_page("trtc").open(page_url(sdk_base, "trtc"), CREDENTIALS["trtc"], stubNetwork=True)
+    trtc.join()
+    statistics = {"rtt": 48, "downLoss": 1.5, "upLoss": 0, "bytesSent": 1, "bytesReceived": 2, "localStatistics": {},
+                  "remoteStatistics": [{"userId": "avatar-7", "audio": {"bitrate": 32, "audioLevel": 0.1,
+                  "jitterBufferDelay": 60}, "video": [{"bitrate": 900, "frameRate": 25, "jitterBufferDelay": 80}]}]}  # fmt: skip
+    _emit(trtc, "remote-audio-available", {"userId": "avatar-7"})
+    _emit(trtc, "statistics", statistics)
+    trtc.page.wait_for_function("() => window.__events('stage.network').length > 0", timeout=6_000)
+    assert trtc.events("stage.network")[0]["data"] == {
+        "rtt_ms": 48, "loss_pct": 1.5, "up_loss_pct": 0, "audio_kbps": 32, "video_kbps": 900, "fps": 25,
+        "audio_jitter_buffer_ms": 60, "video_jitter_buffer_ms": 80,
+    }  # fmt: skip
+    expect(trtc.stage.locator(".akool-stage__network")).to_contain_text("rtt 48 ms")

@@ -103,7 +103,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function scrub(text, secrets) {
   let out = String(text ?? "");
   for (const secret of secrets) {
-    if (secret && String(secret).length > 0) out = out.split(String(secret)).join(`…${String(secret).slice(-4)}`);
+    // (a value this short is no real credential, and replacing it would garble every message)
+    if (secret && String(secret).length >= 8) out = out.split(String(secret)).join(`…${String(secret).slice(-4)}`);
   }
   return out;
 }
@@ -836,6 +837,7 @@ class StageController {
     this.stopMic();
     this.set({ connection_state: "failed", error: message, error_kind: kind, speaking: false, notice: "" });
     this.model.send({ type: "failed", page_id: this.page, kind, message });
+    this.clearTracks(); // the room is gone: no frozen last frame of the avatar
     if (room) room.leave().catch((error) => console.warn("akool_lab stage: leaving after a failure failed:", scrub(errorText(error), this.secrets)));
   }
 
@@ -906,6 +908,9 @@ class StageController {
       this.set({ network: clean });
       this.event("stage.network", clean, t);
     } catch (error) {
+      // Reported once: sampling stops (the room itself is fine).
+      if (this.statsTimer !== null) clearInterval(this.statsTimer);
+      this.statsTimer = null;
       this.problem("stats-failed", `reading the provider's statistics failed: ${errorText(error)}`);
     }
   }
