@@ -295,8 +295,8 @@ def test_a_20_kb_message_goes_through_the_real_trtc_limiter_without_a_rejection(
 
 
 _LIMITER_JS = """
-async ({base, budget, sequences}) => {
-  const { Pacer } = await import(base + '/static/stage.js');
+async ({base, budget, sequences, withGuard}) => {
+  const { Pacer, WindowGuard } = await import(base + '/static/stage.js');
   const TRTC = (await import(base + '/sdk/trtc-sdk-v5.mjs')).default;
   const { stubNetwork } = await import(base + '/spy/trtc.mjs');
   const trtc = stubNetwork(TRTC.create());
@@ -315,8 +315,15 @@ async ({base, budget, sequences}) => {
         schedule.push(now + pacer.delayFor(size, now) - start);
       }
       out.schedules.push(schedule);
+      const guard = withGuard ? new WindowGuard() : null;
+      let previous = -Infinity;
       schedule.forEach((at, i) => {
-        virtual = start + at;
+        virtual = Math.max(start + at, previous);  // the stage's pump sends one message after the other
+        if (guard) {
+          for (let wait = guard.waitFor(messages[i][0], Date.now()); wait > 0; wait = guard.waitFor(messages[i][0], Date.now())) virtual += wait;
+          guard.record(messages[i][0], Date.now());
+        }
+        previous = virtual;
         try {
           trtc.sendCustomMessage({cmdId: 1, data: new Uint8Array(messages[i][0]).buffer});
         } catch (error) {
@@ -346,16 +353,22 @@ def _random_sequences(count: int, seed: int) -> list[list[tuple[int, float]]]:
     return sequences
 
 
+OLD_TRTC = ProviderBudget("trtc", 960, 7680, 30, 1024)
+
+
 @pytest.mark.parametrize(
-    ("budget", "rejections"), [(TRTC, "none"), (ProviderBudget("trtc", 960, 7680, 30, 1024), "some")]
+    ("budget", "with_guard", "rejections"),
+    [(TRTC, False, "none"), (OLD_TRTC, False, "some"), (OLD_TRTC, True, "none")],
+    ids=["pacer", "old-budget", "old-budget-with-the-stages-guard"],
 )
 def test_the_real_trtc_limiter_accepts_what_the_js_and_python_pacers_schedule(
-    stage_page: Any, sdk_base: str, budget: ProviderBudget, rejections: str
+    stage_page: Any, sdk_base: str, budget: ProviderBudget, with_guard: bool, rejections: str
 ) -> None:
     sequences = _random_sequences(400, seed=16)
     page = stage_page("trtc").page
     page.goto(f"{sdk_base}/page.html?provider=trtc&sdk=none")
-    result = page.evaluate(_LIMITER_JS, {"base": sdk_base, "budget": _budget_state(budget), "sequences": sequences})
+    arg = {"base": sdk_base, "budget": _budget_state(budget), "sequences": sequences, "withGuard": with_guard}
+    result = page.evaluate(_LIMITER_JS, arg)
 
     # The stage's JS pacer and the Python pacer give the same schedule...
     for messages, js_schedule in zip(sequences, result["schedules"], strict=True):
@@ -363,7 +376,7 @@ def test_the_real_trtc_limiter_accepts_what_the_js_and_python_pacers_schedule(
         py_schedule = [(round(t * 1e6) + pacer.delay_for(size, round(t * 1e6))) / 1e6 for size, t in messages]
         assert js_schedule == pytest.approx(py_schedule, abs=1e-3)
     # ...and the real SDK's limiter takes all of it at the project's TRTC budget; the old 7,680 B/s and 30/s
-    # budget hits it (so this test can tell).
+    # budget hits it (so this test can tell), unless the stage's mirror of the SDK's window holds the sends back.
     if rejections == "none":
         assert result["rejected"] == 0, result["errors"]
     else:
@@ -643,3 +656,79 @@ def test_the_providers_network_statistics_are_sampled_and_sent_to_python(stage_p
         "audio_jitter_buffer_ms": 60, "video_jitter_buffer_ms": 80,
     }  # fmt: skip
     expect(trtc.stage.locator(".akool-stage__network")).to_contain_text("rtt 48 ms")
+
+
+_LOOPBACK_TRACK_JS = """
+async ({base}) => {
+  const LiveKit = await import(base + '/sdk/livekit-client.mjs');
+  // A real WebRTC call inside the page (two peer connections on loopback): the receiver is a real RTCRtpReceiver.
+  const canvas = document.createElement('canvas');
+  canvas.width = 320; canvas.height = 240;
+  const ctx = canvas.getContext('2d');
+  setInterval(() => { ctx.fillStyle = `hsl(${Date.now() % 360}, 60%, 50%)`; ctx.fillRect(0, 0, 320, 240); }, 40);
+  const sender = new RTCPeerConnection(), receiver = new RTCPeerConnection();
+  sender.onicecandidate = (e) => e.candidate && receiver.addIceCandidate(e.candidate);
+  receiver.onicecandidate = (e) => e.candidate && sender.addIceCandidate(e.candidate);
+  const got = new Promise((resolve) => { receiver.ontrack = (e) => resolve(e); });
+  sender.addTrack(canvas.captureStream(25).getVideoTracks()[0]);
+  await sender.setLocalDescription(await sender.createOffer());
+  await receiver.setRemoteDescription(sender.localDescription);
+  await receiver.setLocalDescription(await receiver.createAnswer());
+  await sender.setRemoteDescription(receiver.localDescription);
+  const event = await got;
+  const track = new LiveKit.RemoteVideoTrack(event.track, 'TR_avatar_video', event.receiver, {});
+  window.__clients[0].emit(LiveKit.RoomEvent.TrackSubscribed, track, {trackSid: 'TR_avatar_video'}, {identity: 'avatar-1'});
+  window.__peers = [sender, receiver];
+}
+"""
+
+
+def test_livekit_statistics_come_from_the_avatars_real_webrtc_receiver(stage_page: Any, sdk_base: str) -> None:
+    credentials = {**CREDENTIALS["livekit"], "url": sdk_base.replace("http://", "ws://")}
+    stage = stage_page("livekit").open(page_url(sdk_base, "livekit"), credentials, stubNetwork=True)
+    stage.join()
+    stage.page.evaluate(_LOOPBACK_TRACK_JS, {"base": sdk_base})
+    # Two samples 2 s apart: the second has a bitrate from the byte counters.
+    stage.page.wait_for_function(
+        "() => window.__events('stage.network').some((e) => e.data.video_kbps > 0 && e.data.fps > 0)", timeout=10_000
+    )
+    sample = next(e["data"] for e in stage.events("stage.network") if e["data"].get("video_kbps", 0) > 0)
+    assert {"rtt_ms", "video_loss_pct", "fps", "video_kbps", "video_jitter_buffer_ms"} <= set(sample), sample
+    assert sample["rtt_ms"] < 50, "loopback"
+    expect(stage.stage.locator(".akool-stage__network")).to_contain_text("fps")
+
+
+def _tls_sig(identifier: str, issued: int, lifetime_s: int) -> str:
+    """A TRTC user sig in TLS v2's format (base64 of zlib-deflated JSON, with TRTC's URL-safe replacements)."""
+    import base64
+    import zlib
+
+    body = {"TLS.ver": "2.0", "TLS.identifier": identifier, "TLS.sdkappid": 1400000001, "TLS.expire": lifetime_s,
+            "TLS.time": issued, "TLS.sig": CANARY}  # fmt: skip
+    raw = base64.b64encode(zlib.compress(json.dumps(body).encode())).decode()
+    return raw.replace("+", "*").replace("/", "-").replace("=", "_")
+
+
+def test_a_trtc_user_sig_about_to_expire_is_announced_before_the_room_drops(stage_page: Any, sdk_base: str) -> None:
+    credentials = {**CREDENTIALS["trtc"], "user_sig": _tls_sig("user-9", int(time.time()) - 1000, 1030)}
+    stage = stage_page("trtc").open(page_url(sdk_base, "trtc"), credentials, stubNetwork=True)
+    stage.join()
+    expect(stage.stage.locator(".akool-stage__notice")).to_contain_text("the room token expires at")
+    assert stage.events("stage.token-expiring")
+    assert stage.state() == "connected"
+
+
+def test_livekit_audio_the_browser_blocks_gets_a_click_to_start_audio(stage_page: Any, sdk_base: str) -> None:
+    credentials = {**CREDENTIALS["livekit"], "url": sdk_base.replace("http://", "ws://")}
+    stage = stage_page("livekit").open(page_url(sdk_base, "livekit"), credentials, stubNetwork=True)
+    stage.join()
+    # What the real Room does when an attached audio element may not play: audioEnabled false, then the event.
+    stage.page.evaluate(
+        "() => { const room = window.__clients[0]; room.audioEnabled = false; room.emit('audioPlaybackChanged', false); }"
+    )
+    button = stage.stage.locator(".akool-stage__start-audio")
+    expect(button).to_be_visible()
+    button.click()
+    expect(button).to_be_hidden()
+    assert stage.page.evaluate("() => window.__clients[0].canPlaybackAudio") is True, "the real room.startAudio() ran"
+    assert stage.events("stage.audio-started")

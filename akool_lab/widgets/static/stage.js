@@ -356,13 +356,16 @@ const PROVIDERS = {
       });
       // Data only from the avatar (livekit_server_identity) when the credentials name it.
       const isAvatar = (identity) => !c.server_identity || identity === c.server_identity;
+      const avatarTracks = new Set(); // the avatar's subscribed tracks (their receivers' statistics)
       room.on(RoomEvent.TrackSubscribed, (track, _publication, participant) => {
         if (participant && !isAvatar(participant.identity)) return;
+        avatarTracks.add(track);
         // The track object too: with adaptiveStream a video track the SDK never sees attach()ed to a visible
         // element counts as hidden, and the server is asked to pause it.
         hooks.onTrack(track.kind, track.mediaStreamTrack, track);
       });
       room.on(RoomEvent.TrackUnsubscribed, (track, _publication, participant) => {
+        avatarTracks.delete(track);
         if (!participant || isAvatar(participant.identity)) hooks.onTrackEnded(track.kind);
       });
       room.on(RoomEvent.TrackSubscriptionFailed, (trackSid, participant, reason) =>
@@ -395,6 +398,7 @@ const PROVIDERS = {
       await room.connect(c.url, c.token, { autoSubscribe: true });
       joined = true;
       let meter = null;
+      let previous = null; // the last statistics sample's byte counters
       const micTrack = () => room.localParticipant.getTrackPublication(Track.Source.Microphone)?.track;
       return {
         send: (bytes) => room.localParticipant.publishData(bytes, { reliable: true }),
@@ -402,20 +406,28 @@ const PROVIDERS = {
           leaving = true;
           await room.disconnect();
         },
+        // The browser's own WebRTC statistics of each of the avatar's tracks (its RTCRtpReceiver's report, which
+        // holds the transport's candidate pair too).
         async stats() {
           const out = {};
-          for (const participant of room.remoteParticipants.values()) {
-            if (!isAvatar(participant.identity)) continue;
-            for (const publication of participant.trackPublications.values()) {
-              const track = publication.track;
-              if (!track?.getRTCStatsReport) continue;
-              const report = await track.getRTCStatsReport();
-              readInbound(report, track.kind, out);
+          for (const track of avatarTracks) {
+            const report = typeof track.getRTCStatsReport === "function" ? await track.getRTCStatsReport() : undefined;
+            if (!report) continue;
+            readInbound(report, track.kind, out);
+            readTransport(report, out);
+          }
+          // Bitrates from the byte counters between two samples.
+          const now = performance.now();
+          if (previous && now > previous.t) {
+            for (const kind of ["video", "audio"]) {
+              const bytes = out[`${kind}_bytes`];
+              if (bytes !== undefined && previous[kind] !== undefined) {
+                out[`${kind}_kbps`] = (8 * (bytes - previous[kind])) / (now - previous.t);
+              }
             }
           }
-          const pc = room.engine?.pcManager?.subscriber?.pc || room.engine?.pcManager?.subscriber?._pc;
-          if (pc?.getStats) readTransport(await pc.getStats(), out);
-          return out;
+          previous = { t: now, video: out.video_bytes, audio: out.audio_bytes };
+          return Object.keys(out).length ? out : null;
         },
         mic: {
           async devices() {
@@ -1392,7 +1404,8 @@ function render({ model, el }) {
     controller?.join();
   });
   leave.addEventListener("click", () => controller?.leave("Leave was clicked"));
-  startAudio.addEventListener("click", () => controller?.startAudio(() => video.play()));
+  // (a <video> without a source yet has nothing to play: only the SDK's own resume then)
+  startAudio.addEventListener("click", () => controller?.startAudio(() => (video.srcObject ? video.play() : null)));
   micButton.addEventListener("click", () => {
     const mic = model.get("mic_state") || "off";
     if (mic === "off" || mic === "failed") controller?.startMic(devices.value);
