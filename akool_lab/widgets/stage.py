@@ -290,6 +290,23 @@ class Stage(anywidget.AnyWidget):
                 turn["audio_start_ms"] = event.data.get("ms")
         return list(turns.values())
 
+    def user_turn_summary(self) -> dict[str, dict[str, float]]:
+        """Percentiles of :meth:`user_turns`, per step: ``{"first_reply_ms": {"n", "min", "p50", "p90", "max"}, ...}``.
+
+        A step no turn reached is left out. Turns from different pages (clocks) are pooled: each value is a
+        difference on one clock.
+        """
+        from akool_lab.metrics import percentile
+
+        summary: dict[str, dict[str, float]] = {}
+        turns = self.user_turns()
+        for step in ("first_reply_ms", "audio_start_ms"):
+            values = sorted(float(t[step]) for t in turns if isinstance(t[step], int | float))
+            if values:
+                summary[step] = {"n": len(values), "min": values[0], "p50": percentile(values, 50),
+                                 "p90": percentile(values, 90), "max": values[-1]}  # fmt: skip
+        return summary
+
     def _browser_events(self) -> list[Event]:
         events = list(self._own_recorder)
         if self._stream is not None:

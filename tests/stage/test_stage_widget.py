@@ -234,6 +234,11 @@ def test_browser_events_are_recorded_on_the_page_clock_and_user_turns_are_summar
         {"user_mid": "u-1", "clock": "browser:page-7", "first_reply_ms": 450.25, "audio_start_ms": 900.0},
         {"user_mid": "u-2", "clock": "browser:page-7", "first_reply_ms": None, "audio_start_ms": None},
     ]
+    event("user_turn.first_reply", 5300.0, user_mid="u-2", reply_mid="r-2", ms=300.0, ms_from_first=300.0)
+    assert stage.user_turn_summary() == {
+        "first_reply_ms": {"n": 2, "min": 300.0, "p50": 375.125, "p90": 435.225, "max": 450.25},
+        "audio_start_ms": {"n": 1, "min": 900.0, "p50": 900.0, "p90": 900.0, "max": 900.0},
+    }
 
 
 def test_an_attached_stream_records_the_browsers_events() -> None:
