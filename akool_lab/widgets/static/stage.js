@@ -198,6 +198,8 @@ function quietSdk(provider, sdk) {
     const AgoraRTC = pickExport(sdk, "AgoraRTC", (m) => typeof m.createClient === "function");
     if (typeof AgoraRTC.disableLogUpload === "function") AgoraRTC.disableLogUpload();
     if (typeof AgoraRTC.setLogLevel === "function") AgoraRTC.setLogLevel(4); // 4: NONE
+    // Its event reports (to its statistics collector) carry the join token: off, through the SDK's parameter.
+    if (typeof AgoraRTC.setParameter === "function") AgoraRTC.setParameter("ENABLE_EVENT_REPORT", false);
   } else if (provider === "livekit") {
     const setLogLevel = sdk.setLogLevel || sdk.default?.setLogLevel;
     if (typeof setLogLevel === "function") setLogLevel("silent");
