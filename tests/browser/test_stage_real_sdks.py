@@ -716,9 +716,26 @@ def _tls_sig(identifier: str, issued: int, lifetime_s: int) -> str:
     return raw.replace("+", "*").replace("/", "-").replace("=", "_")
 
 
-def test_a_trtc_user_sig_about_to_expire_is_announced_before_the_room_drops(stage_page: Any, sdk_base: str) -> None:
-    credentials = {**CREDENTIALS["trtc"], "user_sig": _tls_sig("user-9", int(time.time()) - 1000, 1030)}
-    stage = stage_page("trtc").open(page_url(sdk_base, "trtc"), credentials, stubNetwork=True)
+def _jwt(exp: int) -> str:
+    """An (unsigned) LiveKit access token: a JWT with an ``exp`` claim."""
+    import base64
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256'})}.{part({'exp': exp, 'sub': 'client-1'})}.{CANARY}"
+
+
+@pytest.mark.parametrize("provider", ["livekit", "trtc"])
+def test_a_credential_about_to_expire_is_announced_before_the_room_drops(
+    stage_page: Any, sdk_base: str, provider: str
+) -> None:
+    if provider == "trtc":
+        credentials = {**CREDENTIALS["trtc"], "user_sig": _tls_sig("user-9", int(time.time()) - 1000, 1030)}
+    else:
+        credentials = {**CREDENTIALS["livekit"], "url": sdk_base.replace("http://", "ws://"),
+                       "token": _jwt(int(time.time()) + 30)}  # fmt: skip
+    stage = stage_page(provider).open(page_url(sdk_base, provider), credentials, stubNetwork=True)
     stage.join()
     expect(stage.stage.locator(".akool-stage__notice")).to_contain_text("the room token expires at")
     assert stage.events("stage.token-expiring")

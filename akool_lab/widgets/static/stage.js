@@ -543,10 +543,12 @@ const PROVIDERS = {
             await sleep(wait);
           }
           guard.record(bytes.byteLength, Date.now());
+          const sentAt = performance.now(); // after any wait: the moment TRTC has it
           trtc.sendCustomMessage({
             cmdId: 1,
             data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
           });
+          return sentAt;
         },
         leave: async () => {
           leaving = true;
@@ -1061,8 +1063,8 @@ class StageController {
         this.queue.shift();
         const t = performance.now(); // handed to the provider now: the send time on this page's clock
         try {
-          await this.room.send(item.bytes);
-          this.acks.push([item.seq, t]);
+          const sentAt = await this.room.send(item.bytes); // a number when the adapter had to hold it back
+          this.acks.push([item.seq, typeof sentAt === "number" ? sentAt : t]);
           this.scheduleFlush();
         } catch (error) {
           this.model.send({ type: "send-failed", page_id: this.page, seq: item.seq, error: scrub(errorText(error), this.secrets) });
