@@ -65,9 +65,9 @@ export class Pacer {
   }
 }
 
-// The TRTC SDK's own limiter on sendCustomMessage (trtc-sdk-v5 5.17): a fixed window that opens at a call and
-// lasts until a call more than 1,000 ms (Date.now()) later; in it at most 30 calls and 8,000 bytes, the size being
-// added before the check. The pacer keeps well inside it; this mirror of the SDK's rule catches what the pacer
+// The TRTC SDK's own limiter on sendCustomMessage (trtc-sdk-v5 5.17): a fixed window opened by a call and closed
+// by the first call more than 1,000 ms (Date.now()) later; a call less than 1,000 ms into it is refused when the
+// window already holds 30 calls or its bytes would pass 8,000 (the size is counted before the check). The pacer keeps well inside it; this mirror of the SDK's rule catches what the pacer
 // cannot see (a timer that fired late, so two sends land closer than they were planned).
 export class WindowGuard {
   constructor({ windowMs = 1000, maxCalls = 30, maxBytes = 8000 } = {}) {
