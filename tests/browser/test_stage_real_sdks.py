@@ -518,10 +518,13 @@ def test_agora_reconnecting_token_expiry_other_users_and_refused_subscriptions(s
     expect(stage.stage.locator(".akool-stage__overlay")).to_have_text("reconnecting…")
     _emit(stage, "connection-state-change", "CONNECTED", "RECONNECTING")
     _expect_state(stage, "connected")
-    assert [e["name"] for e in stage.events() if "reconnect" in e["name"]] == [
-        "stage.reconnecting",
-        "stage.reconnected",
-    ]
+    # The avatar's media reconnecting (its uid's tracks), then back.
+    _emit(stage, "media-reconnect-start", 4242)
+    _expect_state(stage, "reconnecting", "media of user 4242 reconnecting")
+    _emit(stage, "media-reconnect-end", 4242)
+    _expect_state(stage, "connected")
+    names = [e["name"] for e in stage.events() if "reconnect" in e["name"]]
+    assert names == ["stage.reconnecting", "stage.reconnected"] * 2
     # The token will expire: said before the room drops.
     _emit(stage, "token-privilege-will-expire")
     expect(stage.stage.locator(".akool-stage__notice")).to_contain_text("token expires in about 30 s")

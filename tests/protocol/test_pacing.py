@@ -70,3 +70,10 @@ def test_a_message_over_the_hard_limit_is_rejected() -> None:
     with pytest.raises(ValidationError) as info:
         Pacer(AGORA).delay_for(1025, now=0)
     assert info.value.field == "nbytes" and info.value.allowed == "0..1024"
+
+
+def test_trtc_refuses_what_its_sdk_refuses_above_1000_bytes() -> None:
+    assert Pacer(TRTC).delay_for(1000, now=0) == 0
+    with pytest.raises(ValidationError) as info:
+        Pacer(TRTC).delay_for(1001, now=0)
+    assert info.value.allowed == "0..1000"

@@ -277,8 +277,9 @@ const PROVIDERS = {
         hooks.onNotice("token-will-expire", "the room token expires in about 30 s; the room closes then"),
       );
       client.on("token-privilege-did-expire", () => hooks.onFailure("token-expired", "token-privilege-did-expire"));
-      client.on("media-reconnect-start", (uid) => hooks.onState("reconnecting", `media of user ${uid} reconnecting`));
-      client.on("media-reconnect-end", (uid) => hooks.onState("connected", `media of user ${uid} reconnected`));
+      const avatarMedia = (uid) => avatarUid === null || uid === avatarUid;
+      client.on("media-reconnect-start", (uid) => avatarMedia(uid) && hooks.onState("reconnecting", `media of user ${uid} reconnecting`));
+      client.on("media-reconnect-end", (uid) => avatarMedia(uid) && hooks.onState("connected", `media of user ${uid} reconnected`));
       client.on("exception", (event) => hooks.onNotice("sdk-exception", `${event?.code}: ${event?.msg}`));
       client.on("connection-state-change", (current, previous, reason) => {
         if (leaving) return;
