@@ -124,7 +124,8 @@ class Stage(anywidget.AnyWidget):
     ``Stage(session)`` for a real session (click Join, then use :attr:`transport` or :meth:`connect`);
     ``Stage(live)`` for a live session whose data channel runs in Python (the simulator): the stage then draws a
     simulated avatar driven by the stream's events. ``sdk_urls`` overrides where the browser imports the
-    provider SDKs from (see :data:`DEFAULT_SDK_URLS`).
+    provider SDKs from (see :data:`DEFAULT_SDK_URLS`); ``join_timeout`` (seconds, default 20) is how long the
+    browser waits for a join before it fails with ``join-timeout``.
 
     Failures (SDK not loadable, join refused, token expired, avatar left) are shown on the stage, set
     :attr:`error`/:attr:`error_kind`, are appended to :attr:`errors` as ``akool_lab.errors.ConnectionError`` and
