@@ -6,13 +6,15 @@
 ...     session = client.sessions.create(avatars[0].avatar_id, duration=120)
 ...     client.sessions.close(session.id)
 
-:class:`AsyncAkoolClient` has the same methods, awaited.
+:class:`AsyncAkoolClient` has the same methods, awaited. ``client.with_raw_response.sessions.get(id)`` (and every
+other method under ``with_raw_response``) returns a :class:`RawResponse`: status, headers (credentials redacted),
+timing and the parsed result.
 """
 
 from __future__ import annotations
 
 from ._async_client import AsyncAkoolClient
-from ._base import DEFAULT_BASE_URL
+from ._base import DEFAULT_BASE_URL, USER_AGENT, RawResponse
 from ._client import AkoolClient
 from ._models import (
     AgoraCredentials,
@@ -29,22 +31,36 @@ from ._models import (
     TrtcCredentials,
     Voice,
 )
+from ._resource import Async, RawAsync, RawSync, Sync
+from ._resources import Avatars, KnowledgeBases, Languages, RawResources, Sessions, Voices
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "USER_AGENT",
     "AgoraCredentials",
     "AkoolClient",
+    "Async",
     "AsyncAkoolClient",
     "Avatar",
     "AvatarDetail",
     "AvatarStatus",
+    "Avatars",
     "Credentials",
     "Knowledge",
+    "KnowledgeBases",
     "Language",
+    "Languages",
     "LiveKitCredentials",
     "Page",
+    "RawAsync",
+    "RawResources",
+    "RawResponse",
+    "RawSync",
     "Session",
     "SessionStatus",
+    "Sessions",
+    "Sync",
     "TrtcCredentials",
     "Voice",
+    "Voices",
 ]
