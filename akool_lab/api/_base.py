@@ -255,7 +255,8 @@ class RawResponse(Generic[T]):
         method: the HTTP method.
         url: the full URL (with the query string).
         http_version: e.g. ``"HTTP/1.1"``.
-        elapsed_ms: from sending the request to reading the whole response (httpx's clock).
+        elapsed_ms: from handing the request to httpx to having read the whole response (``perf_counter_ns`` of
+            the calling thread).
     """
 
     parsed: T
@@ -268,7 +269,7 @@ class RawResponse(Generic[T]):
     elapsed_ms: float
 
     @classmethod
-    def of(cls, response: httpx.Response, parsed: T) -> RawResponse[T]:
+    def of(cls, response: httpx.Response, parsed: T, elapsed_ms: float) -> RawResponse[T]:
         """The redacted summary of ``response`` (its request included) and the call's result."""
         request = response.request
         return cls(
@@ -279,7 +280,7 @@ class RawResponse(Generic[T]):
             method=request.method,
             url=str(request.url),
             http_version=response.http_version,
-            elapsed_ms=response.elapsed.total_seconds() * 1000,
+            elapsed_ms=elapsed_ms,
         )
 
     def __repr__(self) -> str:
@@ -296,12 +297,13 @@ class Run(Generic[T]):
     performed by the client (``perform``), its answer sent back in, a transport failure thrown in.
     """
 
-    __slots__ = ("_last", "_raw", "_steps", "result")
+    __slots__ = ("_elapsed_ns", "_last", "_raw", "_sent_ns", "_steps", "result")
 
     def __init__(self, steps: Steps[T], raw: bool) -> None:
         self._steps = steps
         self._raw = raw
         self._last: httpx.Response | None = None
+        self._sent_ns = self._elapsed_ns = 0
         self.result: Any = None
 
     def drive(self, perform: Callable[[Step], Any]) -> Any:
@@ -332,19 +334,26 @@ class Run(Generic[T]):
         """Resume the call with ``value``; the next step, or ``None`` when it returned."""
         if self._raw and isinstance(value, httpx.Response):
             self._last = value
+            self._elapsed_ns = time.perf_counter_ns() - self._sent_ns
         try:
-            return self._steps.send(value)
+            step = self._steps.send(value)
         except StopIteration as stop:
             self._finish(stop.value)
             return None
+        if self._raw:
+            self._sent_ns = time.perf_counter_ns()
+        return step
 
     def throw(self, error: BaseException) -> Step | None:
         """Raise ``error`` inside the call (a transport failure); the next step, or ``None`` when it returned."""
         try:
-            return self._steps.throw(error)
+            step = self._steps.throw(error)
         except StopIteration as stop:
             self._finish(stop.value)
             return None
+        if self._raw:
+            self._sent_ns = time.perf_counter_ns()
+        return step
 
     def _finish(self, value: Any) -> None:
         if not self._raw:
@@ -352,7 +361,7 @@ class Run(Generic[T]):
         elif self._last is None:
             raise errors.AkoolLabError("this call made no HTTP request, so it has no raw response")
         else:
-            self.result = RawResponse.of(self._last, value)
+            self.result = RawResponse.of(self._last, value, self._elapsed_ns / 1e6)
 
 
 class ClientCore(Generic[H, X, Z, M, RM]):
