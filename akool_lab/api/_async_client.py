@@ -46,7 +46,9 @@ class AsyncAkoolClient(
         return asyncio.Lock()
 
     def _new_http(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout, transport=self._transport)
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers=self._client_headers, timeout=self.timeout, transport=self._transport
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -116,7 +118,7 @@ class AsyncAkoolClient(
     async def _perform(self, step: Step) -> Any:
         if type(step) is Http:
             return await self._http.request(
-                step.method, step.path, params=step.params, json=step.json, headers=step.headers
+                step.method, step.url, params=step.params, json=step.json, headers=step.headers
             )
         if type(step) is Sleep:
             return await self._sleep(step.seconds)

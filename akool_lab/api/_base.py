@@ -27,7 +27,7 @@ from akool_lab.errors import AkoolError, AuthError, ConnectionError, TimeoutErro
 from akool_lab.events import EventKind, Recorder
 from akool_lab.redaction import SECRET_KEYS, Secret, redact, redact_mapping
 
-from ._endpoints import Request, Retry, close_session
+from ._endpoints import Request, Retry, close_session, parse_response
 from ._journal import Journal
 from ._models import Page
 
@@ -144,18 +144,18 @@ class Attempt:
 
 def evaluate_response(request: Request[Any], response: httpx.Response) -> Attempt:
     """Turn an HTTP response into an :class:`Attempt` (parse the envelope; classify the failure)."""
-    from ._endpoints import parse_response
-
     status = response.status_code
-    outcome = Attempt(http_status=status, retry_after=retry_after_seconds(response.headers.get("retry-after")))
+    outcome = Attempt(http_status=status)
     try:
         outcome.value = parse_response(request, status, response.content)
         outcome.code = 1000
+        return outcome
     except AkoolError as exc:
         outcome.error, outcome.code = exc, exc.code
     except Exception as exc:  # ResponseFormatError; anything else is a bug worth surfacing as-is
         outcome.error = exc
-    if outcome.error is not None and request.endpoint.retry is Retry.SAFE:
+    outcome.retry_after = retry_after_seconds(response.headers.get("retry-after"))
+    if request.endpoint.retry is Retry.SAFE:
         outcome.retryable = status in RETRYABLE_STATUSES or outcome.code in RETRYABLE_CODES
     return outcome
 
@@ -186,7 +186,7 @@ class Http:
     """Send one HTTP request; the driver answers with the ``httpx.Response`` or throws the ``httpx.TransportError``."""
 
     method: str
-    path: str
+    url: str
     params: dict[str, Any] | None
     json: dict[str, Any] | None
     headers: dict[str, str]
@@ -454,6 +454,12 @@ class ClientCore(Generic[H, X, Z, M, RM]):
         self._token_lock = self._new_lock()
         self._owns_http = http_client is None
         self._transport: X | None = transport
+        #: what every request sends: set once on the httpx client this object makes (httpx adds it to each request
+        #: at no cost), else added to each request of the caller's client
+        self._client_headers = {"User-Agent": USER_AGENT}
+        if self._api_key is not None:
+            self._client_headers["x-api-key"] = self._api_key.reveal()
+        self._request_headers = {} if self._owns_http else dict(self._client_headers)
         self._http: H = http_client if http_client is not None else self._new_http()
         self.sessions = Sessions(self)
         self.avatars = Avatars(self)
@@ -488,13 +494,14 @@ class ClientCore(Generic[H, X, Z, M, RM]):
     def _secrets(self) -> list[str]:
         return [s.reveal() for s in (self._api_key, self._client_id, self._client_secret, self._token) if s]
 
-    def _static_auth_headers(self) -> dict[str, str] | None:
-        """The request headers when no token is needed; ``None`` when a token must be fetched first."""
-        if self._api_key is not None:
-            return {"User-Agent": USER_AGENT, "x-api-key": self._api_key.reveal()}
-        if self._token is not None:
-            return {"User-Agent": USER_AGENT, "Authorization": f"Bearer {self._token.reveal()}"}
-        return None
+    def _headers(self, auth: bool) -> dict[str, str] | None:
+        """The headers to add to a request (``auth``: it needs credentials); ``None`` when a token must be fetched
+        first. The User-Agent and the API key are on the httpx client when this object made it."""
+        if not auth or self._api_key is not None:
+            return self._request_headers
+        if self._token is None:
+            return None
+        return {**self._request_headers, "Authorization": f"Bearer {self._token.reveal()}"}
 
     def _token_request(self) -> Request[str]:
         from ._endpoints import get_token
@@ -517,15 +524,18 @@ class ClientCore(Generic[H, X, Z, M, RM]):
         refreshed = False
         while True:
             attempt += 1
-            headers = self._static_auth_headers() if endpoint.auth else {"User-Agent": USER_AGENT}
+            headers = self._headers(endpoint.auth)
             if headers is None:
                 yield FETCH_TOKEN
-                headers = self._static_auth_headers()
+                headers = self._headers(endpoint.auth)
                 assert headers is not None
-            self._log_request(request, headers, attempt)
+            if _log.isEnabledFor(logging.DEBUG):
+                self._log_request(request, headers, attempt)
             t0 = time.perf_counter_ns()
             try:
-                response = yield Http(endpoint.method, endpoint.path, request.params, request.json, headers)
+                response = yield Http(
+                    endpoint.method, self.base_url + endpoint.path, request.params, request.json, headers
+                )
                 outcome = evaluate_response(request, response)
             except httpx.TransportError as exc:
                 outcome = evaluate_exception(request, exc, self.timeout)
@@ -601,17 +611,16 @@ class ClientCore(Generic[H, X, Z, M, RM]):
     # -- events and logs -------------------------------------------------------------------------------------------
 
     def _log_request(self, request: Request[Any], headers: Mapping[str, str], attempt: int) -> None:
-        if _log.isEnabledFor(logging.DEBUG):
-            _log.debug(
-                "%s %s%s attempt=%d params=%s json=%s headers=%s",
-                request.endpoint.method,
-                self.base_url,
-                request.endpoint.path,
-                attempt,
-                redact_mapping(request.params or {}),
-                redact_mapping(request.json or {}),
-                redact_mapping(dict(headers)),
-            )
+        _log.debug(
+            "%s %s%s attempt=%d params=%s json=%s headers=%s",
+            request.endpoint.method,
+            self.base_url,
+            request.endpoint.path,
+            attempt,
+            redact_mapping(request.params or {}),
+            redact_mapping(request.json or {}),
+            redact_mapping({**(self._client_headers if self._owns_http else {}), **headers}),
+        )
 
     def _record_http(self, request: Request[Any], outcome: Attempt, t0: int, attempt: int) -> None:
         ms = (time.perf_counter_ns() - t0) / 1e6

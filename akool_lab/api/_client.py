@@ -45,7 +45,9 @@ class AkoolClient(ClientCore[httpx.Client, httpx.BaseTransport, Callable[[float]
         return threading.Lock()
 
     def _new_http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=self.timeout, transport=self._transport)
+        return httpx.Client(
+            base_url=self.base_url, headers=self._client_headers, timeout=self.timeout, transport=self._transport
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -115,7 +117,7 @@ class AkoolClient(ClientCore[httpx.Client, httpx.BaseTransport, Callable[[float]
 
     def _perform(self, step: Step) -> Any:
         if type(step) is Http:
-            return self._http.request(step.method, step.path, params=step.params, json=step.json, headers=step.headers)
+            return self._http.request(step.method, step.url, params=step.params, json=step.json, headers=step.headers)
         if type(step) is Sleep:
             return self._sleep(step.seconds)
         with self._token_lock:  # FETCH_TOKEN

@@ -125,14 +125,17 @@ def parse_body(endpoint: Endpoint, http_status: int, content: bytes) -> Mapping[
     A body that is not a JSON object with an integer ``code`` (HTML from a proxy, an empty body...) raises
     :class:`~akool_lab.errors.ResponseFormatError`. A non-2xx HTTP status without an envelope is reported the same way.
     """
-    text = content.decode("utf-8", "replace").strip()
-    if not text:
-        raise ResponseFormatError(endpoint.name, http_status, "empty body")
     try:
-        body = json.loads(text)
+        body = json.loads(content)  # the bytes as they came (UTF-8, the common case: no decoded copy)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting is not an envelope either
-        kind = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
-        raise ResponseFormatError(endpoint.name, http_status, f"the body is {kind}: {text[:80]!r}") from None
+        text = content.decode("utf-8", "replace").strip()
+        try:
+            body = json.loads(text)  # a stray invalid byte inside a string is replaced, not fatal
+        except (ValueError, RecursionError):
+            if not text:
+                raise ResponseFormatError(endpoint.name, http_status, "empty body") from None
+            kind = "an HTML page" if text.startswith("<") else "not JSON"
+            raise ResponseFormatError(endpoint.name, http_status, f"the body is {kind}: {text[:80]!r}") from None
     code = body.get("code") if isinstance(body, dict) else None
     if not isinstance(code, int) or isinstance(code, bool):
         raise ResponseFormatError(endpoint.name, http_status, "the JSON body has no integer 'code'")
