@@ -13,7 +13,8 @@ timing and the parsed result.
 
 from __future__ import annotations
 
-from ._async_client import AsyncAkoolClient
+from typing import TYPE_CHECKING, Any
+
 from ._base import DEFAULT_BASE_URL, USER_AGENT, RawResponse
 from ._client import AkoolClient
 from ._models import (
@@ -33,6 +34,9 @@ from ._models import (
 )
 from ._resource import Async, RawAsync, RawSync, Sync
 from ._resources import Avatars, KnowledgeBases, Languages, RawResources, Sessions, Voices
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncAkoolClient
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -64,3 +68,14 @@ __all__ = [
     "Voice",
     "Voices",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The async client (and asyncio with it) is imported on first use: `from akool_lab import AkoolClient`, what
+    # most code writes, stays cheap.
+    if name == "AsyncAkoolClient":
+        from ._async_client import AsyncAkoolClient
+
+        globals()[name] = AsyncAkoolClient
+        return AsyncAkoolClient
+    raise AttributeError(f"module 'akool_lab.api' has no attribute {name!r}")
