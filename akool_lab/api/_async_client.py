@@ -117,9 +117,12 @@ class AsyncAkoolClient(
 
     async def _perform(self, step: Step) -> Any:
         if type(step) is Http:
-            return await self._http.request(
-                step.method, step.url, params=step.params, json=step.json, headers=step.headers
-            )
+            try:
+                return await self._http.request(
+                    step.method, step.url, params=step.params, json=step.json, headers=step.headers
+                )
+            except httpx.TransportError as exc:
+                return exc  # the call turns it into the library's error, or retries
         if type(step) is Sleep:
             return await self._sleep(step.seconds)
         async with self._token_lock:  # FETCH_TOKEN

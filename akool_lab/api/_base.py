@@ -294,7 +294,8 @@ class Run(Generic[T]):
     """One call being driven: advances its steps and, for a raw call, remembers the last response.
 
     :meth:`drive` and :meth:`drive_async` are the two drivers' loops, twins but for one ``await``: each step is
-    performed by the client (``perform``), its answer sent back in, a transport failure thrown in.
+    performed by the client (``perform``) and its answer sent back in (a failed request answers with its
+    ``httpx.TransportError``).
     """
 
     __slots__ = ("_elapsed_ns", "_last", "_raw", "_sent_ns", "_steps", "result")
@@ -310,44 +311,31 @@ class Run(Generic[T]):
         """Run the call to its end, performing each step with the blocking ``perform``; the call's result."""
         step = self.send(None)
         while step is not None:
-            try:
-                answer = perform(step)
-            except httpx.TransportError as exc:
-                step = self.throw(exc)
-            else:
-                step = self.send(answer)
+            step = self.send(perform(step))
         return self.result
 
     async def drive_async(self, perform: Callable[[Step], Awaitable[Any]]) -> Any:
         """:meth:`drive` for an async client: ``perform`` is awaited."""
         step = self.send(None)
         while step is not None:
-            try:
-                answer = await perform(step)
-            except httpx.TransportError as exc:
-                step = self.throw(exc)
-            else:
-                step = self.send(answer)
+            step = self.send(await perform(step))
         return self.result
 
     def send(self, value: Any) -> Step | None:
-        """Resume the call with ``value``; the next step, or ``None`` when it returned."""
-        if self._raw and isinstance(value, httpx.Response):
-            self._last = value
-            self._elapsed_ns = time.perf_counter_ns() - self._sent_ns
-        try:
-            step = self._steps.send(value)
-        except StopIteration as stop:
-            self._finish(stop.value)
-            return None
-        if self._raw:
-            self._sent_ns = time.perf_counter_ns()
-        return step
+        """Resume the call with the answer to its last step; the next step, or ``None`` when it returned.
 
-    def throw(self, error: BaseException) -> Step | None:
-        """Raise ``error`` inside the call (a transport failure); the next step, or ``None`` when it returned."""
+        A transport error (the answer of an :class:`Http` step that failed) is raised inside the call, which turns
+        it into the library's own error or a retry.
+        """
+        if isinstance(value, httpx.TransportError):
+            resume: Callable[[Any], Step] = self._steps.throw
+        else:
+            resume = self._steps.send
+            if self._raw and isinstance(value, httpx.Response):
+                self._last = value
+                self._elapsed_ns = time.perf_counter_ns() - self._sent_ns
         try:
-            step = self._steps.throw(error)
+            step = resume(value)
         except StopIteration as stop:
             self._finish(stop.value)
             return None

@@ -117,7 +117,12 @@ class AkoolClient(ClientCore[httpx.Client, httpx.BaseTransport, Callable[[float]
 
     def _perform(self, step: Step) -> Any:
         if type(step) is Http:
-            return self._http.request(step.method, step.url, params=step.params, json=step.json, headers=step.headers)
+            try:
+                return self._http.request(
+                    step.method, step.url, params=step.params, json=step.json, headers=step.headers
+                )
+            except httpx.TransportError as exc:
+                return exc  # the call turns it into the library's error, or retries
         if type(step) is Sleep:
             return self._sleep(step.seconds)
         with self._token_lock:  # FETCH_TOKEN
