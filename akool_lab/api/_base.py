@@ -183,7 +183,7 @@ def evaluate_exception(request: Request[Any], exc: httpx.TransportError, timeout
 
 @dataclass(frozen=True, slots=True)
 class Http:
-    """Send one HTTP request; the driver answers with the ``httpx.Response`` or throws the ``httpx.TransportError``."""
+    """Send one HTTP request; the driver answers with the ``httpx.Response``, or the ``httpx.TransportError``."""
 
     method: str
     url: str
@@ -231,6 +231,14 @@ def _redacted_headers(headers: httpx.Headers) -> dict[str, str]:
     }
 
 
+def _redacted_url(url: httpx.URL) -> str:
+    """The URL, with the value of any query parameter named like a secret (``token``...) redacted."""
+    if not any(key.lower() in SECRET_KEYS for key in url.params):
+        return str(url)
+    params = [(k, redact(v) if k.lower() in SECRET_KEYS else v) for k, v in url.params.multi_items()]
+    return str(url.copy_with(params=params))
+
+
 _SECRET_HEADERS = frozenset({"cookie", "set-cookie", "proxy-authorization"})
 
 
@@ -241,7 +249,7 @@ class RawResponse(Generic[T]):
     >>> raw = client.with_raw_response.sessions.get(session_id)      # doctest: +SKIP
     >>> raw.status_code, raw.headers["content-type"], raw.elapsed_ms  # doctest: +SKIP
     (200, 'application/json', 41.7)
-    >>> raw.parsed                                                    # the Session, as sessions.get returns it
+    >>> raw.parsed              # the Session, as sessions.get returns it  # doctest: +SKIP
 
     Secrets are redacted (the API key or token in ``request_headers``; cookies in both header maps), so a raw
     response can be printed in a notebook. The body is not kept: it may hold RTC credentials; the parsed model keeps
@@ -278,7 +286,7 @@ class RawResponse(Generic[T]):
             headers=_redacted_headers(response.headers),
             request_headers=_redacted_headers(request.headers),
             method=request.method,
-            url=str(request.url),
+            url=_redacted_url(request.url),
             http_version=response.http_version,
             elapsed_ms=elapsed_ms,
         )

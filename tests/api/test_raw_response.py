@@ -57,6 +57,14 @@ def test_raw_request_headers_show_the_bearer_token_redacted(harness: Harness) ->
     assert raw.request_headers["authorization"].startswith("…")
 
 
+def test_a_raw_url_hides_a_query_parameter_named_like_a_secret() -> None:
+    from akool_lab.api._base import _redacted_url
+
+    url = httpx.URL("http://x.invalid/p", params={"id": "s1", "token": "tok-0123456789"})
+    assert _redacted_url(url) == "http://x.invalid/p?id=s1&token=%E2%80%A66789"
+    assert _redacted_url(httpx.URL("http://x.invalid/p?id=s1")) == "http://x.invalid/p?id=s1"
+
+
 def test_a_raw_call_that_was_retried_describes_its_last_attempt(harness: Harness) -> None:
     harness.server.on("GET", DETAIL, httpx.Response(503, text="busy"), ok(session_json()))
     raw = harness.run(harness.client().with_raw_response.sessions.get("s1"))
