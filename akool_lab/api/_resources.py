@@ -10,7 +10,7 @@ method returns a :class:`~akool_lab.api.RawResponse`.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence  # noqa: F401 - Iterator: see below
 from typing import TYPE_CHECKING, Any, Generic
 
 from akool_lab import errors
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Avatars", "KnowledgeBases", "Languages", "RawResources", "Sessions", "Voices"]
 
-# for the signatures that pdoc and help() show (the public result type of a paginated method)
-_ = Iterator
+# Iterator is imported for the signatures that help() and the API reference show: a paginated method's result is
+# presented as "Iterator[...]", evaluated in this module.
 
 
 def _arguments(local_names: Mapping[str, Any]) -> dict[str, Any]:
