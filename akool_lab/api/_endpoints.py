@@ -2,9 +2,8 @@
 
 An endpoint is data (:class:`Endpoint`: name, method, path, retry policy) plus two pure functions: a request builder
 that validates the caller's input (raising :class:`~akool_lab.errors.ValidationError` before anything is sent) and
-returns a :class:`Request`, and a response parser that turns the envelope into a typed model. The sync and async
-clients are thin loops that send a :class:`Request` and hand the body to :func:`parse_response`, so a new endpoint is
-one entry here, not two copies.
+returns a :class:`Request`, and a response parser that turns the envelope into a typed model. A new endpoint is one
+entry here and one method of a resource in ``_resources.py``, which serves both clients (see ``_resource.py``).
 """
 
 from __future__ import annotations
