@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._base import DEFAULT_BASE_URL, USER_AGENT, RawResponse
+from ._base import DEFAULT_BASE_URL, USER_AGENT, ClientCore, RawResponse
 from ._client import AkoolClient
 from ._models import (
     AgoraCredentials,
@@ -49,6 +49,7 @@ __all__ = [
     "AvatarDetail",
     "AvatarStatus",
     "Avatars",
+    "ClientCore",
     "Credentials",
     "Knowledge",
     "KnowledgeBases",

@@ -36,7 +36,7 @@ class AsyncAkoolClient(
 
     It has the methods of :class:`AkoolClient`, awaited (``sessions.iter`` is an async iterator), and the same
     ``with_raw_response``; each call gets its own raw response, so concurrent calls never mix theirs up.
-    See ``__init__`` for the arguments.
+    The arguments, the resources (``sessions``, ``avatars``...) and ``with_raw_response`` are :class:`ClientCore`'s.
     """
 
     _default_sleep = staticmethod(asyncio.sleep)

@@ -35,7 +35,7 @@ class AkoolClient(ClientCore[httpx.Client, httpx.BaseTransport, Callable[[float]
 
     Each method of ``client.with_raw_response.<resource>`` returns a :class:`~akool_lab.api.RawResponse` (status,
     headers with the credentials redacted, timing, and the parsed result) instead of the result alone.
-    See ``__init__`` for the arguments.
+    The arguments, the resources (``sessions``, ``avatars``...) and ``with_raw_response`` are :class:`ClientCore`'s.
     """
 
     _default_sleep = staticmethod(time.sleep)
