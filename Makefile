@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 OUT ?= report
 
-.PHONY: demo test lint typecheck pytest lab bench chromium node clean help
+.PHONY: demo test lint typecheck docs pytest lab bench chromium node clean help
 
 help:
 	@echo "make demo   run the main job (lifecycle + latency experiment) on the embedded simulator"
 	@echo "make test   lint, type-check and run the whole test suite (installs what it needs)"
 	@echo "make lab    open the notebooks in JupyterLab"
 	@echo "make bench  run the benchmarks (writes bench.json)"
+	@echo "make docs   build the API reference from the docstrings into site/ (open site/index.html)"
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
@@ -68,7 +69,11 @@ typecheck: $(VENV)/.stamp-dev
 pytest: $(VENV)/.stamp-dev chromium tests/node_modules/.stamp
 	$(VENV)/bin/pytest
 
-test: lint typecheck pytest
+# The API reference (pdoc): every warning is an error, so a public name that does not resolve fails the build.
+docs: $(VENV)/.stamp-dev
+	$(PY) docs/build_api.py site
+
+test: lint typecheck docs pytest
 
 lab: $(VENV)/.stamp-lab
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 notebooks
@@ -77,4 +82,4 @@ bench: $(VENV)/.stamp-dev
 	$(VENV)/bin/akool-lab bench --out bench.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist tests/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build dist site tests/node_modules
