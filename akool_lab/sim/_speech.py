@@ -6,7 +6,10 @@ import hashlib
 import random
 import re
 
-__all__ = ["dialogue_reply", "tts_chunks"]
+__all__ = ["STOCK_GREETING", "dialogue_reply", "tts_chunks"]
+
+#: What the avatar says when a client joins (dialect ``greeting``) and its knowledge base has no prologue.
+STOCK_GREETING = "Hello, and welcome! I am your AKool avatar. What would you like to talk about today?"
 
 #: The longest piece of reply text in one bot chunk (characters); real TTS pipelines stream short phrases.
 MAX_CHUNK_CHARS = 80

@@ -1,7 +1,8 @@
 """``akool-lab sim``: serve the simulator until SIGINT/SIGTERM.
 
 The first line on stdout is exactly ``akool-lab sim listening on http://HOST:PORT`` (flushed), so that a script can
-read the port when ``--port 0``; when the key was generated, the second line prints it.
+read the port when ``--port 0``; when the key was generated, the second line prints it. ``--dialect`` picks the
+protocol dialect (:mod:`akool_lab.sim._dialects`; ``akool-lab sim --help`` lists them).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import sys
 import threading
 from types import FrameType
 
+from akool_lab.sim._dialects import DialectError
 from akool_lab.sim._faults import FaultPlan, FaultSpecError
-from akool_lab.sim._server import resolve_api_key, start
+from akool_lab.sim._server import resolve_api_key, resolve_dialect, start
 
 __all__ = ["run"]
 
@@ -26,6 +28,11 @@ def run(args: argparse.Namespace) -> int:
     except FaultSpecError as exc:
         print(f"akool-lab sim: error: --faults: {exc}", file=sys.stderr)
         return 2
+    try:
+        dialect = resolve_dialect(getattr(args, "dialect", None))
+    except DialectError as exc:
+        print(f"akool-lab sim: error: --dialect: {exc}", file=sys.stderr)
+        return 2
     key, generated = resolve_api_key(args.api_key)
     stop = threading.Event()
 
@@ -34,7 +41,15 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server = start(host=args.host, port=args.port, api_key=key, seed=args.seed, profile=args.profile, faults=plan)
+        server = start(
+            host=args.host,
+            port=args.port,
+            api_key=key,
+            seed=args.seed,
+            profile=args.profile,
+            faults=plan,
+            dialect=dialect,
+        )
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"akool-lab sim: error: {exc}", file=sys.stderr)
         return 1

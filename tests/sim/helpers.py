@@ -55,6 +55,15 @@ def wait_status(sim: SimServer, session_id: str, status: int, timeout: float = 5
     raise AssertionError(f"status stayed {seen}, expected {status}")
 
 
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "the condition") -> None:
+    """Poll ``predicate`` (every 5 ms) until it is true; ``AssertionError`` naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.005)
+
+
 def chat(mid: str, text: str, idx: int = 0, fin: bool = True) -> str:
     """A v2 chat frame."""
     return json.dumps({"v": 2, "type": "chat", "mid": mid, "idx": idx, "fin": fin, "pld": {"text": text}})

@@ -104,7 +104,7 @@ def test_credentials_have_the_shape_of_the_stream_type(
         ({"avatar_id": AVATAR, "scene_mode": "fast_dialogue", "voice_params": {"speed": 1}}, "voice_params.speed"),
         ({"avatar_id": AVATAR, "voice_id": "sim_voice_fr_male_1"}, "voice_id"),
         ({"avatar_id": AVATAR, "knowledge_id": "0" * 24}, "knowledge_id"),
-        ({"avatar_id": AVATAR, "scene_mode": "meeting"}, "scene_mode"),
+        ({"avatar_id": AVATAR, "scene_mode": "boardroom"}, "scene_mode"),
     ],
 )
 def test_create_validation_errors_are_1003_naming_the_field(

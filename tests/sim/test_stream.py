@@ -233,7 +233,7 @@ def test_a_frame_over_the_byte_limit_gets_an_error_event_and_is_dropped(sim: Sim
 
 def test_a_burst_over_the_byte_rate_gets_an_error_event(sim: SimServer) -> None:
     url = create_session(sim, mode_type=1)["credentials"]["ws_url"]
-    frames = [chat(f"b{i}", "y" * 900) for i in range(4)]  # 3.8 KB at once, the bucket holds 2 KB
+    frames = [chat(f"b{i}", "y" * 900) for i in range(6)]  # 5.7 KB at once, the bucket holds 4 KB
     seen = run(_exchange(url, frames, is_event("error")))
     assert "rate" in seen[-1]["pld"]["msg"]
 
