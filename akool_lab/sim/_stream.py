@@ -31,8 +31,9 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from akool_lab.sim._dialogue import dialogue_reply
 from akool_lab.sim._limits import InboundLimiter
-from akool_lab.sim._speech import STOCK_GREETING, dialogue_reply, tts_chunks
+from akool_lab.sim._speech import STOCK_GREETING, tts_chunks
 from akool_lab.sim._state import NS_PER_MS, SessionRecord, SimState, now_ns
 
 __all__ = ["CLOSE_AUTH", "CLOSE_BUSY", "CLOSE_GONE", "StreamConnection"]
