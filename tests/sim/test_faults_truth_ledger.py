@@ -28,6 +28,7 @@ from tests.sim.helpers import (
     receive_for,
     receive_until,
     wait_status,
+    wait_until,
 )
 
 CREATE = f"{V4}/liveAvatar/session/create"
@@ -249,7 +250,7 @@ def test_an_expired_session_is_not_refunded_and_a_failed_one_fully(sim: SimServe
     create_session(sim, duration=1)
     sim.set_faults("session.fail=1")
     create_session(sim, duration=60)
-    time.sleep(1.05)
+    wait_until(lambda: sim.ledger()["sessions"][0]["state"] != "open", timeout=3, what="the 1 s session's expiry")
     expired, failed = sim.ledger()["sessions"]
     assert expired["state"] == "expired" and expired["refunded"] == 0.0
     assert failed["state"] == "failed" and failed["net"] == 0.0
