@@ -1,7 +1,8 @@
 """``akool-lab sim``: serve the simulator until SIGINT/SIGTERM.
 
 The first line on stdout is exactly ``akool-lab sim listening on http://HOST:PORT`` (flushed), so that a script can
-read the port when ``--port 0``; when the key was generated, the second line prints it. ``--dialect`` picks the
+read the port when ``--port 0``; when the key was generated, the second line prints it; then a line says which
+dialect, profile and seed the simulator runs with. ``--dialect`` picks the
 protocol dialect (:mod:`akool_lab.sim._dialects`; ``akool-lab sim --help`` lists them).
 """
 
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"akool-lab sim listening on {server.base_url}", flush=True)
         if generated:
             print(f"generated API key (pass it as x-api-key): {key}", flush=True)
+        print(f"dialect: {dialect.spec} (profile {args.profile}, seed {args.seed})", flush=True)
         # No timeout: a periodic wake-up would take the GIL from the server thread and delay its emits.
         # The signal handler still runs (lock waits are interrupted by signals) and sets the event.
         stop.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import websockets
 from akool_lab import sim
 from akool_lab.sim import DIALECTS, Dialect, DialectError, SimServer
 from tests.sim.helpers import (
+    HTTP,
     KEY,
     V4,
     Message,
@@ -139,6 +141,24 @@ def test_the_command_line_lists_the_dialects_in_its_help_and_refuses_an_unknown_
         timeout=60,
     )
     assert refused.returncode == 2 and "--dialect" in refused.stderr and "no-echo" in refused.stderr
+
+
+def test_the_command_line_serves_the_dialect_it_was_given_and_says_so() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLI, "sim", "--profile", "fast", "--api-key", KEY, "--dialect", "ack-cmd,no-idx"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        assert process.stdout.readline().startswith("dialect: no-idx,ack-cmd (profile fast")
+        answer = HTTP.get(url + "/_sim/dialect", headers={"x-api-key": KEY}).json()
+        assert answer["data"] == {"dialect": "no-idx,ack-cmd", "allowed": list(DIALECTS)}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
 
 
 def test_a_session_dialect_is_changed_through_the_control_route_and_others_keep_theirs(sim: SimServer) -> None:
