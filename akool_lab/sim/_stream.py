@@ -11,6 +11,14 @@ Replies are spoken one after another: a question that arrives while the avatar s
 planned when the previous one's ``audio_end`` is due, with the settings of that moment (so ``set-params`` applies to
 the next reply). Bot replies carry their own ``mid`` (``r-<n>``); the truth maps each question's mid to it.
 
+What arrives is checked against what the emulated provider enforces (:mod:`akool_lab.sim._limits`), and chunks
+are joined before their text is decoded, so a surrogate pair that an official client cut between two chunks is one
+character again. A frame that cannot be sent is never dropped silently: it is logged, the client gets an error event
+(when the socket still works) and the stream closes with 1011.
+
+What the avatar sends is shaped by the session's dialect (:mod:`akool_lab.sim._dialects`): chunks without ``idx``
+or ``fin``, no text echoed in mode 1, acks of other shapes, a greeting at join.
+
 The wire format is parsed and written here, independently of ``akool_lab.protocol``, so that the simulator checks
 the client instead of sharing its bugs.
 """
@@ -313,8 +321,8 @@ class StreamConnection:
         if self._stopped:
             return
         gone = isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError))  # starlette/uvicorn: socket closed
-        if gone:
-            _log.warning("simulator: session %s: the client is gone; a frame was not sent (%r)", self.session.id, exc)
+        if gone:  # a client that leaves while the avatar speaks: ordinary, so not at warning level
+            _log.info("simulator: session %s: the client is gone; a frame was not sent (%r)", self.session.id, exc)
         else:
             _log.error(
                 "simulator: session %s: a frame could not be sent; ending the stream", self.session.id, exc_info=exc
