@@ -92,8 +92,10 @@ def help_text() -> str:
     width = max(map(len, DIALECTS))
     lines = [f"  {name:<{width}}  {SUMMARIES[name]}" for name in DIALECTS]
     return (
-        "dialects (--dialect, combined with commas, e.g. --dialect no-idx,ack-cmd; default $AKOOL_SIM_DIALECT, "
-        "else documented):\n" + "\n".join(lines)
+        "dialects: how the avatar shapes what it sends, each a variant AKool's official clients accept.\n"
+        "Combine them with commas (--dialect no-idx,ack-cmd); ack-cmd and ack-type-ack exclude each other.\n"
+        "Default: $AKOOL_SIM_DIALECT, else documented. Per session: POST /_sim/sessions/{id}/dialect.\n\n"
+        + "\n".join(lines)
     )
 
 
