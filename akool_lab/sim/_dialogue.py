@@ -12,8 +12,9 @@ the real thing:
 - with a knowledge base, a sentence quoting the start of its prompt;
 - one or two general sentences, and sometimes a closing question.
 
-That is three to six sentences, about 25 to 60 words: 10 to 25 seconds of speech at 150 words a minute. The same
-seed, question, knowledge-base prompt and language always give the same answer; another seed picks other templates.
+That is three to six sentences, 20 to 60 words (median about 35): 8 to 24 seconds of speech at 150 words a
+minute, the realistic profile's rate. The same seed, question, knowledge-base prompt and language always give the
+same answer; another seed picks other templates.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ def dialogue_reply(question: str, *, seed: int, prompt: str | None = None, lang:
         sentences.append(rng.choice(templates).format(question=quoted))
     if prompt and prompt.strip():
         sentences.append(_prompt_sentence(prompt))
-    sentences.extend(rng.sample(_BODIES, k=rng.choice((1, 2))))
+    sentences.extend(rng.sample(_BODIES, k=rng.choice((1, 1, 2))))  # mostly one: spoken answers are short
     closer = rng.choice(_CLOSERS)
     if closer:
         sentences.append(closer)
