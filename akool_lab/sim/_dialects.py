@@ -30,8 +30,9 @@ that is as tolerant as they are works against every one of them:
     rule instead (absent, or a fresh id).
 ``greeting``
     When a client joins a live session, the avatar greets it before any message (a knowledge base's ``prologue``
-    when the session has one, else a stock greeting): bot chat chunks with their own ``mid`` and the audio events,
-    spoken like any reply, so a question sent meanwhile waits for the greeting to finish.
+    when the session has one, else a stock greeting): bot chat chunks with their own ``mid``, the first one at once
+    (as the client joins, or as the session goes live), then the audio events; it is spoken like any reply, so a
+    question sent meanwhile waits for the greeting to finish.
 ``trtc-demo-names``
     TRTC credentials under the names the React demo reads (``trtc_app_id``, ``trtc_room_id``, ``trtc_user_id``,
     ``trtc_user_sig``) instead of the OpenAPI file's ``trtc_sdk_*``.

@@ -528,7 +528,11 @@ class StreamConnection:
         return mid
 
     def _greet(self, now: int) -> None:
-        """Dialect ``greeting``: the avatar greets the first client that joins, before any message (once)."""
+        """Dialect ``greeting``: the avatar greets the first client that joins, before any message (once).
+
+        The greeting's text starts at once (at join, or when the session goes live), then it is spoken like any
+        reply: a question sent meanwhile waits until its ``audio_end``.
+        """
         session = self.session
         if "greeting" not in session.dialect or session.greeted:
             return
@@ -536,6 +540,13 @@ class StreamConnection:
         kb = self.state.knowledge.get(session.knowledge_id or "")
         text = (kb.get("prologue") if kb else None) or STOCK_GREETING
         self.ask(_Question("", text, now, "greeting"))
+        # Its first chunk goes to the socket now, right behind the handshake, not one loop iteration later: a
+        # client that sends as soon as it is connected has the greeting's first chunk before its own message.
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_ns = None
+        self._fire()
 
     def _shaped(self, frame: dict[str, Any]) -> dict[str, Any]:
         """A chat frame as the session's dialect writes it (``no-idx``: no ``idx``; ``no-fin``: no ``fin``)."""
@@ -571,7 +582,9 @@ class StreamConnection:
         session.next_reply += 1
         reply_mid = f"r-{session.next_reply}"
         ms = NS_PER_MS
-        first = start_ns + int(profile.ttfr(rng) * ms)
+        # A greeting's text is known in advance (no LLM to wait for): its first chunk goes out as the client joins
+        # (or as the session goes live), before the client can have sent anything.
+        first = start_ns if question.source == "greeting" else start_ns + int(profile.ttfr(rng) * ms)
         audio_start = first + int(profile.audio(rng) * ms)
         speak_ms = profile.speak(text, settings.speed)
         audio_end = audio_start + int(speak_ms * ms)

@@ -308,7 +308,9 @@ def test_greeting_comes_at_join_before_any_message_and_a_question_waits_for_it(s
     assert arrival_text(seen, "r-2") == "Right away."
     truth = speaking.truth(data["_id"])
     assert truth["messages"]["m"]["reply_mid"] == "r-2"
-    assert [e["reply_mid"] for e in truth["events"] if e["event"] == "greeting"] == ["r-1"]
+    greetings = [e for e in truth["events"] if e["event"] == "greeting"]
+    assert [e["reply_mid"] for e in greetings] == ["r-1"]
+    assert greetings[0]["planned_ttfr_ms"] == 0.0  # its first chunk goes right behind the handshake
 
 
 @pytest.mark.parametrize("speaking", ["greeting"], indirect=True)
