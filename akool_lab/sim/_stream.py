@@ -80,6 +80,8 @@ _VPARAMS_KEYS: dict[str, tuple[type, ...]] = {
     "stt_type": (str,),
     "turn_detection": (dict,),
     "elevenlabs_settings": (dict,),
+    # The demo sends its create-time voice_params object as vparams; with scene_mode fast_dialogue it holds voice_id.
+    "voice_id": (str,),
 }
 ACTIONS = frozenset({"hand_wave", "cheer", "thumbs_up", "pump_fists", "nod", "shake", "waft_left", "waft_right"})
 EXPRESSIONS = frozenset({"angry", "disgust", "fear", "happiness", "sadness", "surprise", "contempt"})
@@ -469,13 +471,13 @@ class StreamConnection:
 
     def _on_chat(self, message: dict[str, Any], pld: dict[str, Any], now: int) -> None:
         mid = message.get("mid")
-        idx = message.get("idx", 0)
+        idx = message.get("idx")
         fin = message.get("fin", pld.get("fin", True))
         text = pld.get("text")
         if not isinstance(mid, str) or not mid:
             self._reject("mid: expected a non-empty string; message dropped", now, mid)
             return
-        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+        if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int) or idx < 0):
             self._reject("idx: expected a whole number >= 0; message dropped", now, mid)
             return
         if not isinstance(fin, bool):
@@ -489,6 +491,8 @@ class StreamConnection:
             if len(self._pending) >= MAX_PENDING_MIDS:
                 del self._pending[next(iter(self._pending))]
             assembly = self._pending[mid] = _Assembly()
+        if idx is None:  # a client that numbers nothing: its chunks count in arrival order
+            idx = len(assembly.parts)
         assembly.parts.setdefault(idx, text)  # a duplicate idx keeps the first copy
         if fin:
             assembly.fin_idx = idx

@@ -321,3 +321,33 @@ def test_trtc_room_credentials_under_the_demo_names_are_taken_for_the_room(sim: 
     }
     creds = call(sim, "POST", f"{V4}/liveAvatar/session/create", json=body)["data"]["credentials"]
     assert creds["trtc_sdk_app_id"] == 1400000001 and creds["trtc_sdk_room_id"] == "my-room"
+
+
+def test_chunks_without_idx_are_assembled_in_arrival_order(sim: SimServer) -> None:
+    url = create_session(sim, mode_type=1)["credentials"]["ws_url"]
+    frames = [
+        '{"v":2,"type":"chat","mid":"m","fin":false,"pld":{"text":"First, "}}',
+        '{"v":2,"type":"chat","mid":"m","fin":false,"pld":{"text":"then "}}',
+        '{"v":2,"type":"chat","mid":"m","fin":true,"pld":{"text":"last."}}',
+    ]
+
+    async def scenario() -> list[Message]:
+        async with websockets.connect(url) as ws:
+            for frame in frames:
+                await ws.send(frame)
+            return await receive_until(ws, is_event("audio_end"))
+
+    assert bot_text(run(scenario()), "r-1") == "First, then last."
+
+
+def test_the_demo_vparams_of_a_fast_dialogue_session_are_accepted(sim: SimServer) -> None:
+    # The demo sends the voice_params object it created the session with as vparams.
+    url = create_session(sim, scene_mode="fast_dialogue", voice_params={"voice_id": "alloy"})["credentials"]["ws_url"]
+    data = {"lang": "en", "mode": 2, "vparams": {"voice_id": "alloy", "stt_language": "en"}}
+
+    async def scenario() -> list[Message]:
+        async with websockets.connect(url) as ws:
+            await ws.send(command("msg-1730000000500", "set-params", data))
+            return await receive_until(ws, is_ack("msg-1730000000500"))
+
+    assert run(scenario())[-1]["pld"]["code"] == 1000
