@@ -114,6 +114,11 @@ class Dialect:
 
     variants: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.variants) - set(VARIANTS))
+        if unknown:
+            raise DialectError(f"dialect: unknown variant {unknown[0]!r} (allowed: {', '.join(VARIANTS)})")
+
     @classmethod
     def parse(cls, spec: str | Iterable[str] | Dialect | None) -> Dialect:
         """A dialect from ``"no-idx,ack-cmd"``, a list of names, another dialect, or ``None``/``""`` (documented).

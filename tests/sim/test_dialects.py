@@ -116,6 +116,11 @@ def test_an_unknown_dialect_is_refused_naming_every_allowed_value() -> None:
     assert "'no-idz'" in message and all(name in message for name in DIALECTS)
 
 
+def test_a_dialect_built_directly_checks_its_variants() -> None:
+    with pytest.raises(DialectError, match="'loud'"):
+        Dialect(frozenset({"no-idx", "loud"}))
+
+
 def test_variants_that_set_the_same_field_are_refused() -> None:
     with pytest.raises(DialectError, match="ack-cmd and ack-type-ack"):
         Dialect.parse("ack-cmd,ack-type-ack")
