@@ -586,12 +586,15 @@ class StreamConnection:
         session.next_reply += 1
         reply_mid = f"r-{session.next_reply}"
         ms = NS_PER_MS
-        # A greeting's text is known in advance (no LLM to wait for): its first chunk goes out as the client joins
-        # (or as the session goes live), before the client can have sent anything.
-        first = start_ns if question.source == "greeting" else start_ns + int(profile.ttfr(rng) * ms)
+        first = start_ns + int(profile.ttfr(rng) * ms)
         audio_start = first + int(profile.audio(rng) * ms)
         speak_ms = profile.speak(text, settings.speed)
         audio_end = audio_start + int(speak_ms * ms)
+        if question.source == "greeting":
+            # A greeting's text is known in advance (no answer to think of): its first chunk goes out as the client
+            # joins (or as the session goes live), before the client can have sent anything.
+            early = first - start_ns
+            first, audio_start, audio_end = start_ns, audio_start - early, audio_end - early
         times = [first]
         for _ in pieces[1:]:
             times.append(times[-1] + int(profile.gap(rng) * ms))
