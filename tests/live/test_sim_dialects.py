@@ -1,4 +1,5 @@
-"""Live sessions against every dialect of the simulator: the client must work wherever AKool's own clients work.
+"""Live sessions against every dialect of the simulator, on real sockets: the client must work wherever AKool's own
+clients work.
 
 Each dialect (:data:`akool_lab.sim.DIALECTS`) answers the way one of AKool's official clients accepts: reply
 chunks without ``idx`` or without ``fin``, no text echoed in mode 1, acks without the command's ``mid`` or of
