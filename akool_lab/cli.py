@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"akool-lab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    from akool_lab.sim._dialects import help_text as dialects_help
+    from akool_lab.sim import dialects_help
 
     sim = sub.add_parser(
         "sim",

@@ -36,6 +36,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from akool_lab.sim._dialects import DIALECTS, Dialect, DialectError
+from akool_lab.sim._dialects import help_text as dialects_help
 from akool_lab.sim._faults import FaultPlan, FaultSpecError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,7 +44,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from akool_lab.sim._server import SimServer
 
-__all__ = ["DIALECTS", "Dialect", "DialectError", "FaultPlan", "FaultSpecError", "SimServer", "app", "start"]
+__all__ = [
+    "DIALECTS",
+    "Dialect",
+    "DialectError",
+    "FaultPlan",
+    "FaultSpecError",
+    "SimServer",
+    "app",
+    "dialects_help",
+    "start",
+]
 
 
 def app(

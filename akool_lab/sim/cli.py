@@ -2,22 +2,23 @@
 
 The first line on stdout is exactly ``akool-lab sim listening on http://HOST:PORT`` (flushed), so that a script can
 read the port when ``--port 0``; when the key was generated, the second line prints it; then a line says which
-dialect, profile and seed the simulator runs with. ``--dialect`` picks the
-protocol dialect (:mod:`akool_lab.sim._dialects`; ``akool-lab sim --help`` lists them).
+dialect, profile and seed the simulator runs with. ``--dialect`` (else ``$AKOOL_SIM_DIALECT``) picks the protocol
+dialect (:data:`akool_lab.sim.DIALECTS`; ``akool-lab sim --help`` lists them).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
-from akool_lab.sim._dialects import DialectError
+from akool_lab.sim import Dialect, DialectError
 from akool_lab.sim._faults import FaultPlan, FaultSpecError
-from akool_lab.sim._server import resolve_api_key, resolve_dialect, start
+from akool_lab.sim._server import resolve_api_key, start
 
 __all__ = ["run"]
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"akool-lab sim: error: --faults: {exc}", file=sys.stderr)
         return 2
     try:
-        dialect = resolve_dialect(getattr(args, "dialect", None))
+        dialect = Dialect.parse(args.dialect or os.environ.get("AKOOL_SIM_DIALECT"))
     except DialectError as exc:
         print(f"akool-lab sim: error: --dialect: {exc}", file=sys.stderr)
         return 2
