@@ -52,13 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"akool-lab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sim = sub.add_parser("sim", help="serve the AKool-compatible simulator on loopback until SIGINT/SIGTERM")
+    from akool_lab.sim import dialects_help
+
+    sim = sub.add_parser(
+        "sim",
+        help="serve the AKool-compatible simulator on loopback until SIGINT/SIGTERM",
+        epilog=dialects_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback 127.0.0.1)")
     sim.add_argument("--port", type=_port, default=0, help="port to bind; 0 picks a free one (default)")
     sim.add_argument("--api-key", help="the key clients must send (default: $AKOOL_SIM_API_KEY, else generated)")
     sim.add_argument("--seed", type=int, default=0, help="seed of the latency model and faults (default 0)")
     sim.add_argument("--profile", choices=PROFILES, default="realistic", help="latency profile (default realistic)")
     sim.add_argument("--faults", default="", help="fault plan, e.g. 'session.create=5xx:0.2,chunk.drop=0.1'")
+    sim.add_argument("--dialect", default=None, help="protocol dialect(s), e.g. 'no-idx,ack-cmd' (listed below)")
 
     demo = sub.add_parser("demo", help="run the whole lifecycle and a latency experiment, and write a report")
     demo.add_argument("--out", default="report", help="report directory (default: report/)")

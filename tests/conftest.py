@@ -24,6 +24,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     monkeypatch.setenv("AKOOL_LAB_HOME", str(home))
     for name in ("AKOOL_API_KEY", "AKOOL_CLIENT_ID", "AKOOL_CLIENT_SECRET", "AKOOL_BASE_URL", "AKOOL_SIM_API_KEY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AKOOL_SIM_DIALECT", raising=False)  # every simulator speaks documented unless a test says
     yield
     # Sessions a test left open would otherwise be closed at interpreter exit through a server (or a mock) that
     # is long gone; tests that check the exit registry do so explicitly.

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from akool_lab.sim._catalogue import AVATARS, LANGUAGES, VOICES
+from akool_lab.sim._dialects import DIALECTS, TRTC_DEMO_NAMES, Dialect, DialectError
 from akool_lab.sim._faults import FaultPlan, FaultSpecError
 from akool_lab.sim._latency import profile_named
 from akool_lab.sim._state import NS_PER_MS, AvatarUpload, SessionRecord, SessionSettings, SimState, now_ns, percentiles
@@ -35,6 +36,8 @@ Handler = Callable[[Request, SimState], Awaitable[Response]]
 #: When ``duration`` is omitted (undocumented on AKool; the official demo's proxy sends 600).
 DEFAULT_DURATION_S = 600.0
 STREAM_TYPES = ("agora", "livekit", "trtc", "websocket")
+#: ``fast_dialogue`` is documented; ``meeting`` (audio in, lip-sync only) is what AKool's LiveKit plugin sends.
+SCENE_MODES = ("fast_dialogue", "meeting")
 _FAST_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"}
 
 
@@ -231,6 +234,55 @@ def _check_elevenlabs(value: Any, field: str) -> None:
         raise invalid(f"{field}.use_speaker_boost", "expected true or false")
 
 
+#: Request ``credentials`` fields the simulator checks (any other key is accepted and ignored, as AKool's docs allow
+#: extra fields): the providers' room fields under every name AKool's sources use, and the LiveKit plugin's own.
+_CREDENTIAL_TYPES: dict[str, tuple[type, ...]] = {
+    "agora_uid": (int, str),
+    "agora_app_id": (str,),
+    "agora_channel": (str,),
+    "agora_token": (str,),
+    "livekit_url": (str,),
+    "livekit_token": (str,),
+    "livekit_room_name": (str,),
+    "livekit_client_identity": (str,),
+    "livekit_server_identity": (str,),
+    "trtc_sdk_app_id": (int, str),
+    "trtc_sdk_room_id": (int, str),
+    "trtc_sdk_user_id": (str,),
+    "trtc_sdk_user_sig": (str,),
+    "trtc_app_id": (int, str),
+    "trtc_room_id": (int, str),
+    "trtc_user_id": (str,),
+    "trtc_user_sig": (str,),
+    "audio_input_source": (str,),
+    "audio_publisher_identity": (str,),
+    "audio_only_from_data_stream": (bool,),
+}
+_AUDIO_INPUT_SOURCES = ("data_stream", "audio_track")
+_TRTC_SDK_NAMES = {demo: sdk for sdk, demo in TRTC_DEMO_NAMES.items()}
+
+
+def _check_request_credentials(value: Any) -> dict[str, Any]:
+    """The request's ``credentials`` object ({} when absent), its known fields type-checked (1003 naming one)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid("credentials", "expected an object")
+    for key, item in value.items():
+        types = _CREDENTIAL_TYPES.get(key)
+        if types is None or item is None:
+            continue
+        if (isinstance(item, bool) and bool not in types) or not isinstance(item, types):
+            names = " or ".join(
+                {"int": "a number", "str": "a string", "bool": "true or false"}[t.__name__] for t in types
+            )
+            raise invalid(f"credentials.{key}", f"expected {names}")
+    source = value.get("audio_input_source")
+    if source is not None and source not in _AUDIO_INPUT_SOURCES:
+        raise invalid("credentials.audio_input_source", f"must be one of {', '.join(_AUDIO_INPUT_SOURCES)}")
+    return {k: v for k, v in value.items() if v is not None}
+
+
 def _find_avatar(state: SimState, avatar_id: str) -> dict[str, Any] | None:
     for avatar in AVATARS:
         if avatar["avatar_id"] == avatar_id:
@@ -301,8 +353,8 @@ async def session_create(request: Request, state: SimState) -> Response:
     if stream_type not in STREAM_TYPES:
         raise invalid("stream_type", f"must be one of {', '.join(STREAM_TYPES)}")
     scene_mode = body.get("scene_mode")
-    if scene_mode is not None and scene_mode != "fast_dialogue":
-        raise invalid("scene_mode", "must be 'fast_dialogue'")
+    if scene_mode is not None and scene_mode not in SCENE_MODES:
+        raise invalid("scene_mode", f"must be one of {', '.join(SCENE_MODES)}")
     if body.get("e2e_type") is not None and body["e2e_type"] != "openai":
         raise invalid("e2e_type", "must be 'openai'")
     if "voice_params" in body:
@@ -317,8 +369,7 @@ async def session_create(request: Request, state: SimState) -> Response:
     language = _string(body, "language")
     background_url = _string(body, "background_url")
     voice_url = _string(body, "voice_url")
-    if "credentials" in body and not isinstance(body["credentials"], dict):
-        raise invalid("credentials", "expected an object")
+    byo = _check_request_credentials(body.get("credentials"))
     if avatar.get("available") is False:
         raise ApiError(1215, f"liveAvatar processing busy: avatar {avatar_id!r} is not available; pick another")
 
@@ -329,8 +380,11 @@ async def session_create(request: Request, state: SimState) -> Response:
     queue_ms = state.profile.queue(rng)
     ws_token = secrets.token_urlsafe(24)
     credentials = _credentials(state, session_id, stream_type, ws_token, _ws_base(request, state))
-    # "Bring your own room": the avatar joins the room given in the request, so echo the provider's fields.
-    for key, value in (body.get("credentials") or {}).items():
+    # "Bring your own room": the avatar joins the room given in the request, so echo the provider's fields (the
+    # TRTC ones under either name AKool's sources use). Fields that only steer the avatar (the LiveKit plugin's
+    # audio source) are accepted and not echoed.
+    for key, value in byo.items():
+        key = _TRTC_SDK_NAMES.get(key, key)
         if key in credentials and key not in ("ws_url", "ws_token"):
             credentials[key] = value
     vp = body.get("voice_params") if isinstance(body.get("voice_params"), dict) else {}
@@ -355,6 +409,8 @@ async def session_create(request: Request, state: SimState) -> Response:
         ),
         knowledge_id=knowledge_id or None,
         rng=rng,
+        dialect=state.dialect,
+        scene_mode=scene_mode,
         planned_queue_ms=round(queue_ms, 3),
         charged=round(duration / 60.0, 4),
     )
@@ -617,12 +673,9 @@ async def sim_truth(request: Request, state: SimState) -> Response:
             "profile": state.profile.name,
             "seed": state.seed,
             "stream_type": session.stream_type,
-            "budget": {
-                "name": session.budget.name,
-                "hard_limit_bytes": session.budget.hard_limit_bytes,
-                "bytes_per_second": session.budget.bytes_per_second,
-                "messages_per_second": session.budget.messages_per_second,
-            },
+            "dialect": session.dialect.spec,
+            "scene_mode": session.scene_mode,
+            "budget": session.limits.to_json(),
             "planned_queue_ms": session.planned_queue_ms,
             "fails": session.fails,
             "connected": session.connection is not None,
@@ -677,6 +730,42 @@ async def sim_faults(request: Request, state: SimState) -> Response:
             raise ApiError(1003, str(exc)) from None
         state.set_faults(plan)
     return ok(state.faults.to_json())
+
+
+def _dialect_arg(body: dict[str, Any]) -> Dialect:
+    value = body.get("dialect")
+    if value is None:
+        raise invalid("dialect", f"is required: a name or comma-separated names among {', '.join(DIALECTS)}")
+    if not isinstance(value, (str, list)) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+        raise invalid("dialect", "expected a string (names separated by commas) or a list of strings")
+    try:
+        return Dialect.parse(value)
+    except DialectError as exc:
+        raise ApiError(1003, str(exc)) from None
+
+
+@endpoint("_sim.dialect")
+async def sim_dialect(request: Request, state: SimState) -> Response:
+    """GET /_sim/dialect: the dialect of sessions created from now on; POST {"dialect": "no-idx,ack-cmd"}: set it.
+
+    Sessions that exist keep theirs (see ``/_sim/sessions/{id}/dialect``). Names: :mod:`akool_lab.sim._dialects`.
+    """
+    if request.method == "POST":
+        state.dialect = _dialect_arg(await json_object(request))
+    return ok({"dialect": state.dialect.spec, "allowed": list(DIALECTS)})
+
+
+@endpoint("_sim.session_dialect")
+async def sim_session_dialect(request: Request, state: SimState) -> Response:
+    """GET /_sim/sessions/{id}/dialect: the session's dialect; POST {"dialect": ...}: change it from now on.
+
+    A change applies to what the avatar plans from then on (the next reply or ack; a reply being spoken keeps its
+    shape) and to the credentials that session/detail shows; ``greeting`` applies to the next client that joins.
+    """
+    session = _admin_session(state, request.path_params["session_id"])
+    if request.method == "POST":
+        session.dialect = _dialect_arg(await json_object(request))
+    return ok({"session_id": session.id, "dialect": session.dialect.spec, "allowed": list(DIALECTS)})
 
 
 @endpoint("_sim.user_speech")
@@ -741,6 +830,8 @@ def routes() -> list[BaseRoute]:
         Route("/_sim/stats/reset", sim_stats_reset, methods=["POST"]),
         Route("/_sim/faults", sim_faults, methods=["GET", "POST"]),
         Route("/_sim/sessions/{session_id}/user-speech", sim_user_speech, methods=["POST"]),
+        Route("/_sim/dialect", sim_dialect, methods=["GET", "POST"]),
+        Route("/_sim/sessions/{session_id}/dialect", sim_session_dialect, methods=["GET", "POST"]),
         WebSocketRoute("/_sim/stream/{session_id}", sim_stream),
     ]
 
@@ -752,6 +843,7 @@ def build_app(
     profile: str = "fast",
     faults: str | FaultPlan | None = None,
     base_url: str | None = None,
+    dialect: str | Dialect | None = None,
 ) -> Starlette:
     """A new simulator app with its own state (see :func:`akool_lab.sim.app`)."""
     if not api_key:
@@ -759,6 +851,11 @@ def build_app(
     plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
     application = Starlette(routes=routes())
     application.state.sim = SimState(
-        api_key=api_key, seed=seed, profile=profile_named(profile), faults=plan, base_url=base_url
+        api_key=api_key,
+        seed=seed,
+        profile=profile_named(profile),
+        faults=plan,
+        base_url=base_url,
+        dialect=Dialect.parse(dialect),
     )
     return application

@@ -20,15 +20,26 @@ import uvicorn
 
 from akool_lab.redaction import Secret
 from akool_lab.sim._app import build_app
+from akool_lab.sim._dialects import Dialect
 from akool_lab.sim._faults import FaultPlan
 
-__all__ = ["SimServer", "resolve_api_key", "start"]
+__all__ = ["SimServer", "resolve_api_key", "resolve_dialect", "start"]
 
 #: How long :func:`start` waits for the server to listen, and :meth:`SimServer.stop` for it to finish.
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
 #: prctl(2) option: the thread's timer slack in nanoseconds.
 PR_SET_TIMERSLACK = 29
+
+
+def resolve_dialect(dialect: str | Dialect | None) -> Dialect:
+    """The dialect to speak: the given one, else ``$AKOOL_SIM_DIALECT``, else ``documented``.
+
+    Raises :class:`~akool_lab.sim._dialects.DialectError` naming the allowed values.
+    """
+    if dialect is None or dialect == "":
+        dialect = os.environ.get("AKOOL_SIM_DIALECT") or None
+    return Dialect.parse(dialect)
 
 
 def resolve_api_key(api_key: str | None) -> tuple[str, bool]:
@@ -171,6 +182,19 @@ class SimServer:
         data: dict[str, Any] = self._call("POST", "/_sim/faults", json=body)
         return data
 
+    def dialect(self, session_id: str | None = None) -> str:
+        """The dialect of a session, or (without ``session_id``) of sessions created from now on."""
+        path = "/_sim/dialect" if session_id is None else f"/_sim/sessions/{session_id}/dialect"
+        return str(self._call("GET", path)["dialect"])
+
+    def set_dialect(self, dialect: str | list[str], session_id: str | None = None) -> str:
+        """Change the dialect of a session, or (without ``session_id``) of sessions created from now on.
+
+        Returns the canonical spec; an unknown name raises ``RuntimeError`` with the simulator's message.
+        """
+        path = "/_sim/dialect" if session_id is None else f"/_sim/sessions/{session_id}/dialect"
+        return str(self._call("POST", path, json={"dialect": dialect})["dialect"])
+
     def user_speech(self, session_id: str, text: str) -> str:
         """Make the avatar hear ``text`` from the user; returns the ``mid`` of the user chunks."""
         data = self._call("POST", f"/_sim/sessions/{session_id}/user-speech", json={"text": text})
@@ -185,9 +209,11 @@ def start(
     seed: int = 0,
     profile: str = "fast",
     faults: str | FaultPlan | None = None,
+    dialect: str | Dialect | None = None,
 ) -> SimServer:
     """Serve a new simulator on a background thread; returns once it listens (``port=0`` picks a free port)."""
     key, _generated = resolve_api_key(api_key)
+    spoken = resolve_dialect(dialect)
     # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY only on sockets that say so, and without it every
     # response written in two parts waits ~40 ms for the client's delayed ACK (Nagle's algorithm).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -198,7 +224,12 @@ def start(
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     application = build_app(
-        api_key=key, seed=seed, profile=profile, faults=faults, base_url=f"http://{shown_host}:{bound_port}"
+        api_key=key,
+        seed=seed,
+        profile=profile,
+        faults=faults,
+        base_url=f"http://{shown_host}:{bound_port}",
+        dialect=spoken,
     )
     config = uvicorn.Config(
         application,

@@ -13,9 +13,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from akool_lab.protocol.limits import PROVIDERS, ProviderBudget
+from akool_lab.sim._dialects import TRTC_DEMO_NAMES, Dialect
 from akool_lab.sim._faults import FaultPlan
 from akool_lab.sim._latency import Profile
+from akool_lab.sim._limits import Enforcement, enforcement_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from akool_lab.sim._stream import StreamConnection
@@ -86,12 +87,15 @@ class SessionRecord:
     settings: SessionSettings
     knowledge_id: str | None
     rng: random.Random
+    dialect: Dialect = field(default_factory=Dialect)
+    scene_mode: str | None = None
     planned_queue_ms: float = 0.0
     closed_ns: int | None = None
     charged: float = 0.0
     connection: StreamConnection | None = None
     next_reply: int = 0
     next_user: int = 0
+    greeted: bool = False
     truth_messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     truth_commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     truth_events: list[dict[str, Any]] = field(default_factory=list)
@@ -103,9 +107,9 @@ class SessionRecord:
         return self.created_ns + int(self.duration_s * 1e9)
 
     @property
-    def budget(self) -> ProviderBudget:
-        """The data-channel budget of the emulated provider."""
-        return PROVIDERS[self.stream_type]
+    def limits(self) -> Enforcement:
+        """What the emulated provider's data channel accepts from the client."""
+        return enforcement_for(self.stream_type)
 
     def status(self, now: int | None = None) -> int:
         """1 queueing, 2 live, 3 ended (closed or expired), 4 failed."""
@@ -155,8 +159,14 @@ class SessionRecord:
             "type": 1,
             "status": self.status(),
             "stream_type": self.stream_type,
-            "credentials": dict(self.credentials),
+            "credentials": self.public_credentials(),
         }
+
+    def public_credentials(self) -> dict[str, Any]:
+        """The credentials as the session's dialect names them (the TRTC names differ between AKool's sources)."""
+        if "trtc-demo-names" in self.dialect:
+            return {TRTC_DEMO_NAMES.get(key, key): value for key, value in self.credentials.items()}
+        return dict(self.credentials)
 
 
 @dataclass(slots=True)
@@ -190,6 +200,7 @@ class SimState:
     profile: Profile
     faults: FaultPlan
     base_url: str | None = None
+    dialect: Dialect = field(default_factory=Dialect)
     tokens: set[str] = field(default_factory=set)
     sessions: dict[str, SessionRecord] = field(default_factory=dict)
     uploads: dict[str, AvatarUpload] = field(default_factory=dict)

@@ -11,6 +11,14 @@ Replies are spoken one after another: a question that arrives while the avatar s
 planned when the previous one's ``audio_end`` is due, with the settings of that moment (so ``set-params`` applies to
 the next reply). Bot replies carry their own ``mid`` (``r-<n>``); the truth maps each question's mid to it.
 
+What arrives is checked against what the emulated provider enforces (:mod:`akool_lab.sim._limits`), and chunks
+are joined before their text is decoded, so a surrogate pair that an official client cut between two chunks is one
+character again. A frame that cannot be sent is never dropped silently: it is logged, the client gets an error event
+(when the socket still works) and the stream closes with 1011.
+
+What the avatar sends is shaped by the session's dialect (:mod:`akool_lab.sim._dialects`): chunks without ``idx``
+or ``fin``, no text echoed in mode 1, acks of other shapes, a greeting at join.
+
 The wire format is parsed and written here, independently of ``akool_lab.protocol``, so that the simulator checks
 the client instead of sharing its bugs.
 """
@@ -23,6 +31,7 @@ import heapq
 import itertools
 import json
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -30,7 +39,9 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from akool_lab.sim._speech import dialogue_reply, tts_chunks
+from akool_lab.sim._dialogue import dialogue_reply
+from akool_lab.sim._limits import InboundLimiter
+from akool_lab.sim._speech import STOCK_GREETING, tts_chunks
 from akool_lab.sim._state import NS_PER_MS, SessionRecord, SimState, now_ns
 
 __all__ = ["CLOSE_AUTH", "CLOSE_BUSY", "CLOSE_GONE", "StreamConnection"]
@@ -41,7 +52,10 @@ _log = logging.getLogger("akool_lab.sim")
 CLOSE_AUTH = 4001  # wrong or missing token
 CLOSE_BUSY = 4003  # another client is connected to this session
 CLOSE_GONE = 4004  # unknown, ended or failed session
-CLOSE_FAULT = 1011  # an injected server-side disconnect
+CLOSE_FAULT = 1011  # an injected server-side disconnect, or a frame the server could not send
+#: AKool's code for a server-side failure, in the error event sent when a frame cannot be sent.
+CODE_PROCESSING_ERROR = 1218
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: A frame is sent when it is due within this margin (a timer may fire a hair early: the loop's clock resolution).
 DUE_MARGIN_NS = 30_000
@@ -66,6 +80,8 @@ _VPARAMS_KEYS: dict[str, tuple[type, ...]] = {
     "stt_type": (str,),
     "turn_detection": (dict,),
     "elevenlabs_settings": (dict,),
+    # The demo sends its create-time voice_params object as vparams; with scene_mode fast_dialogue it holds voice_id.
+    "voice_id": (str,),
 }
 ACTIONS = frozenset({"hand_wave", "cheer", "thumbs_up", "pump_fists", "nod", "shake", "waft_left", "waft_right"})
 EXPRESSIONS = frozenset({"angry", "disgust", "fear", "happiness", "sadness", "surprise", "contempt"})
@@ -74,6 +90,20 @@ EXPRESSIONS = frozenset({"angry", "disgust", "fear", "happiness", "sadness", "su
 def encode(message: dict[str, Any]) -> str:
     """One v2 message as the compact JSON text of a frame."""
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def join_utf16(parts: list[str]) -> str:
+    """The text of a message's chunks, joined, with surrogate pairs decoded as the characters they are.
+
+    AKool's official splitter cuts text by UTF-16 code units, so a character outside the BMP (an emoji) can end
+    one chunk with its high surrogate and start the next with the low one; JSON carries each as a lone ``\\ud83d``
+    escape. Joined, the two make one character. A surrogate that stays alone becomes U+FFFD, so the text can
+    always be encoded as UTF-8 again.
+    """
+    whole = "".join(parts)
+    if _SURROGATE.search(whole) is None:
+        return whole
+    return whole.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 class _Invalid(Exception):
@@ -175,11 +205,10 @@ class StreamConnection:
         self._sent = 0
         self._closing = False
         self._close_code = 1000
-        budget = session.budget
-        self._byte_tokens = float(2 * budget.hard_limit_bytes)
-        self._msg_tokens = float(budget.messages_per_second or 0)
-        self._bucket_ns = now_ns()
+        self._last_words: str | None = None  # the error event sent before closing, after a failed send
+        self._limiter = InboundLimiter(session.limits, now_ns())
         self._sys = itertools.count(1)
+        self._acks = 0
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -192,6 +221,7 @@ class StreamConnection:
         elif session.fails:
             self.end("failed")
         self._at(session.expires_ns, action=lambda: self.end("expired"))
+        self._greet(now_ns())
         try:
             while not self._closing:
                 message = await self.ws.receive()
@@ -265,8 +295,8 @@ class StreamConnection:
         except StopIteration:
             self._handed(planned_ns, on_sent)
             return
-        except Exception:  # the connection is gone: the sender task closes it
-            self._stop_sending()
+        except Exception as exc:
+            self._send_failed(exc)
             return
         self._backlog += 1
         self._outbox.put_nowait(_Queued(text, planned_ns, on_sent, send, waiting))
@@ -287,10 +317,28 @@ class StreamConnection:
         ):
             self.drop()
 
-    def _stop_sending(self) -> None:
-        if not self._stopped:
-            self._stopped = True
-            self._outbox.put_nowait(None)
+    def _send_failed(self, exc: BaseException) -> None:
+        """A frame could not be sent. Never silent: log it, record it in the truth, tell the client with an error
+        event when the socket still works (the frame itself was at fault), and close with 1011, not 1000."""
+        if self._stopped:
+            return
+        gone = isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError))  # starlette/uvicorn: socket closed
+        if gone:  # a client that leaves while the avatar speaks: ordinary, so not at warning level
+            _log.info("simulator: session %s: the client is gone; a frame was not sent (%r)", self.session.id, exc)
+        else:
+            _log.error(
+                "simulator: session %s: a frame could not be sent; ending the stream", self.session.id, exc_info=exc
+            )
+            msg = f"liveAvatar processing error: a frame could not be sent ({type(exc).__name__}); the stream ends"
+            self._last_words = encode(self._event("error", code=CODE_PROCESSING_ERROR, msg=msg))
+        self.session.truth_events.append({"event": "send_failed", "error": f"{type(exc).__name__}: {exc}"})
+        self._close_code = CLOSE_FAULT
+        self._closing = True
+        self._stopped = True
+        self._cancel_all()
+        if self._current is not None and not self._current.done:
+            self._current.truth["send_failed"] = True
+        self._outbox.put_nowait(None)
 
     async def _send_loop(self) -> None:
         """The sender task: sends what had to wait (in order), and closes the socket when told to (``None``)."""
@@ -305,14 +353,21 @@ class StreamConnection:
                     await self.ws.send_text(entry.text)
                 else:
                     await _resume(entry.send, entry.waiting)
-            except Exception:
-                self._stop_sending()
+            except Exception as exc:
+                self._send_failed(exc)
                 continue
             finally:
                 self._backlog -= 1  # only once the frame is sent: a frame planned meanwhile must not overtake it
             self._handed(entry.planned_ns, entry.on_sent)
-        with contextlib.suppress(Exception):
+        if self._last_words is not None:
+            try:
+                await self.ws.send_text(self._last_words)
+            except Exception as exc:  # the socket failed too: the close code below is all the client gets
+                _log.warning("simulator: session %s: the error event was not sent either (%r)", self.session.id, exc)
+        try:
             await self.ws.close(self._close_code)
+        except Exception as exc:  # already closed by the client: nothing left to tell it
+            _log.debug("simulator: session %s: close after the end: %r", self.session.id, exc)
 
     # --- scheduling ----------------------------------------------------------------------------------------
 
@@ -387,31 +442,8 @@ class StreamConnection:
         self.session.truth_events.append({"event": "rejected", "mid": mid, "msg": why})
         self._emit_now(self._event("error", code=1003, msg=why, ref_mid=mid if isinstance(mid, str) else None), now)
 
-    def _within_budget(self, size: int, now: int) -> str | None:
-        budget = self.session.budget
-        if size > budget.hard_limit_bytes:
-            return f"message of {size} bytes is over the {budget.name} limit of {budget.hard_limit_bytes} bytes"
-        elapsed = (now - self._bucket_ns) / 1e9
-        self._bucket_ns = now
-        if budget.bytes_per_second is not None:
-            # Burst tolerance of two full messages, refilled at the provider's rate: a client that paces at the
-            # documented rate never runs dry, one that sends a burst does.
-            capacity = 2.0 * budget.hard_limit_bytes
-            self._byte_tokens = min(capacity, self._byte_tokens + elapsed * budget.bytes_per_second)
-            if self._byte_tokens < size:
-                return f"over the {budget.name} rate of {budget.bytes_per_second} B/s"
-        if budget.messages_per_second is not None:
-            cap = float(budget.messages_per_second)
-            self._msg_tokens = min(cap, self._msg_tokens + elapsed * budget.messages_per_second)
-            if self._msg_tokens < 1.0:
-                return f"over the {budget.name} rate of {budget.messages_per_second} messages/s"
-            self._msg_tokens -= 1.0
-        if budget.bytes_per_second is not None:
-            self._byte_tokens -= size
-        return None
-
     def _on_frame(self, text: str, now: int) -> None:
-        problem = self._within_budget(len(text.encode("utf-8")), now)
+        problem = self._limiter.admit(len(text.encode("utf-8")), now)
         if problem is not None:
             self._reject(f"{problem}; message dropped", now)
             return
@@ -439,13 +471,13 @@ class StreamConnection:
 
     def _on_chat(self, message: dict[str, Any], pld: dict[str, Any], now: int) -> None:
         mid = message.get("mid")
-        idx = message.get("idx", 0)
+        idx = message.get("idx")
         fin = message.get("fin", pld.get("fin", True))
         text = pld.get("text")
         if not isinstance(mid, str) or not mid:
             self._reject("mid: expected a non-empty string; message dropped", now, mid)
             return
-        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+        if idx is not None and (isinstance(idx, bool) or not isinstance(idx, int) or idx < 0):
             self._reject("idx: expected a whole number >= 0; message dropped", now, mid)
             return
         if not isinstance(fin, bool):
@@ -459,13 +491,15 @@ class StreamConnection:
             if len(self._pending) >= MAX_PENDING_MIDS:
                 del self._pending[next(iter(self._pending))]
             assembly = self._pending[mid] = _Assembly()
+        if idx is None:  # a client that numbers nothing: its chunks count in arrival order
+            idx = len(assembly.parts)
         assembly.parts.setdefault(idx, text)  # a duplicate idx keeps the first copy
         if fin:
             assembly.fin_idx = idx
         last = assembly.fin_idx
         if last is not None and all(i in assembly.parts for i in range(last + 1)):
             del self._pending[mid]
-            whole = "".join(assembly.parts[i] for i in range(last + 1))
+            whole = join_utf16([assembly.parts[i] for i in range(last + 1)])
             self.ask(_Question(mid, whole, now, "chat"))
 
     # --- replies -------------------------------------------------------------------------------------------
@@ -479,6 +513,7 @@ class StreamConnection:
     def user_speech(self, text: str) -> str:
         """The avatar "hears" the user: ``from:"user"`` chunks now, and in dialogue mode an answer. Returns the mid."""
         now = now_ns()
+        text = join_utf16([text])
         self.session.next_user += 1
         mid = f"u-{self.session.next_user}"
         pieces = tts_chunks(text)
@@ -491,10 +526,43 @@ class StreamConnection:
                 "fin": i == len(pieces) - 1,
                 "pld": {"from": "user", "text": piece},
             }
-            self._emit_now(frame, now)
+            self._emit_now(self._shaped(frame), now)
         if self.session.settings.mode == 2:
             self.ask(_Question(mid, text, now, "user_speech"))
         return mid
+
+    def _greet(self, now: int) -> None:
+        """Dialect ``greeting``: the avatar greets the first client that joins, before any message (once).
+
+        The greeting's text starts at once (at join, or when the session goes live), then it is spoken like any
+        reply: a question sent meanwhile waits until its ``audio_end``.
+        """
+        session = self.session
+        if "greeting" not in session.dialect or session.greeted:
+            return
+        session.greeted = True
+        kb = self.state.knowledge.get(session.knowledge_id or "")
+        text = (kb.get("prologue") if kb else None) or STOCK_GREETING
+        self.ask(_Question("", text, now, "greeting"))
+        # Its first chunk goes to the socket now, right behind the handshake, not one loop iteration later: a
+        # client that sends as soon as it is connected has the greeting's first chunk before its own message.
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_ns = None
+        self._fire()
+
+    def _shaped(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """A chat frame as the session's dialect writes it (``no-idx``: no ``idx``; ``no-fin``: no ``fin``)."""
+        dialect = self.session.dialect
+        if "no-idx" not in dialect and "no-fin" not in dialect:
+            return frame
+        shaped = dict(frame)
+        if "no-idx" in dialect:
+            shaped.pop("idx", None)
+        if "no-fin" in dialect:
+            shaped.pop("fin", None)
+        return shaped
 
     def _start_next(self, start_ns: int) -> None:
         self._current = None
@@ -507,7 +575,7 @@ class StreamConnection:
         session, state = self.session, self.state
         settings = session.settings
         profile, rng = state.profile, session.rng
-        if settings.mode == 1:
+        if settings.mode == 1 or question.source == "greeting":
             text = question.text
         else:
             kb = state.knowledge.get(session.knowledge_id or "")
@@ -522,6 +590,11 @@ class StreamConnection:
         audio_start = first + int(profile.audio(rng) * ms)
         speak_ms = profile.speak(text, settings.speed)
         audio_end = audio_start + int(speak_ms * ms)
+        if question.source == "greeting":
+            # A greeting's text is known in advance (no answer to think of): its first chunk goes out as the client
+            # joins (or as the session goes live), before the client can have sent anything.
+            early = first - start_ns
+            first, audio_start, audio_end = start_ns, audio_start - early, audio_end - early
         times = [first]
         for _ in pieces[1:]:
             times.append(times[-1] + int(profile.gap(rng) * ms))
@@ -549,12 +622,21 @@ class StreamConnection:
             "faults": [],
             "interrupted": False,
         }
-        session.truth_messages[question.mid] = truth
+        # Dialect no-echo: in retelling mode the avatar speaks what it was sent without sending the text back.
+        echo = not (settings.mode == 1 and question.source != "greeting" and "no-echo" in session.dialect)
+        if not echo:
+            truth["echo"] = False
+            truth["chunks"] = 0
+        if question.source == "greeting":
+            session.truth_events.append({"event": "greeting", **truth})
+            truth = session.truth_events[-1]
+        else:
+            session.truth_messages[question.mid] = truth
         reply = _Reply(reply_mid, truth, arrived)
         self._current = reply
         self._speaker_free_ns = audio_end
 
-        frames = self._chunk_frames(reply_mid, pieces, truth)
+        frames = self._chunk_frames(reply_mid, pieces, truth) if echo else []
         for planned, frame in zip(times, frames, strict=False):
             for copy in frame:
                 self._at(planned, copy, on_sent=self._chunk_sent(reply, arrived), reply=reply)
@@ -601,9 +683,9 @@ class StreamConnection:
                 slots.append([])
             elif state.roll(f"chunk.dup:{sid}", plan.chunk_dup):
                 truth["faults"].append(f"dup:{frame['idx']}")
-                slots.append([frame, frame])
+                slots.append([self._shaped(frame), self._shaped(frame)])
             else:
-                slots.append([frame])
+                slots.append([self._shaped(frame)])
         return slots
 
     def _chunk_sent(self, reply: _Reply, arrived: int) -> Callable[[int], None]:
@@ -686,15 +768,28 @@ class StreamConnection:
             delay_ms += plan.ack_delay_ms
             truth["faults"].append(f"ack.delay:{plan.ack_delay_ms:g}")
         truth["planned_ack_ms"] = round(delay_ms, 3)
-        pld: dict[str, Any] = {"cmd": cmd, "code": code, "msg": msg}
-        frame: dict[str, Any] = {"v": 2, "type": "command", "pld": pld}
-        if isinstance(mid, str):
-            frame["mid"] = mid
+        frame = self._ack_frame(mid, {"cmd": cmd, "code": code, "msg": msg})
 
         def sent(at: int) -> None:
             truth["ack_ms"] = round((at - now) / NS_PER_MS, 3)
 
         self._at(now + int(delay_ms * NS_PER_MS), frame, on_sent=sent)
+
+    def _ack_frame(self, mid: object, pld: dict[str, Any]) -> dict[str, Any]:
+        """The ack of command ``mid`` as the session's dialect writes it (see :mod:`akool_lab.sim._dialects`)."""
+        dialect = self.session.dialect
+        self._acks += 1
+        n = self._acks
+        ref = mid if isinstance(mid, str) else None
+        if "ack-no-mid" in dialect:
+            ref = None if n % 2 else f"ack-{n}"
+        if "ack-type-ack" in dialect:
+            body = {"original_mid": ref, **pld} if ref is not None else dict(pld)
+            return {"v": 2, "type": "ack", "mid": f"ack-{n}", "pld": body}
+        frame: dict[str, Any] = {"v": 2, "type": "cmd" if "ack-cmd" in dialect else "command", "pld": pld}
+        if ref is not None:
+            frame["mid"] = ref
+        return frame
 
     def _set_params(self, data: object) -> None:
         if not isinstance(data, dict):

@@ -1,18 +1,22 @@
 """``akool-lab sim``: serve the simulator until SIGINT/SIGTERM.
 
 The first line on stdout is exactly ``akool-lab sim listening on http://HOST:PORT`` (flushed), so that a script can
-read the port when ``--port 0``; when the key was generated, the second line prints it.
+read the port when ``--port 0``; when the key was generated, the second line prints it; then a line says which
+dialect, profile and seed the simulator runs with. ``--dialect`` (else ``$AKOOL_SIM_DIALECT``) picks the protocol
+dialect (:data:`akool_lab.sim.DIALECTS`; ``akool-lab sim --help`` lists them).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
+from akool_lab.sim import Dialect, DialectError
 from akool_lab.sim._faults import FaultPlan, FaultSpecError
 from akool_lab.sim._server import resolve_api_key, start
 
@@ -26,6 +30,11 @@ def run(args: argparse.Namespace) -> int:
     except FaultSpecError as exc:
         print(f"akool-lab sim: error: --faults: {exc}", file=sys.stderr)
         return 2
+    try:
+        dialect = Dialect.parse(args.dialect or os.environ.get("AKOOL_SIM_DIALECT"))
+    except DialectError as exc:
+        print(f"akool-lab sim: error: --dialect: {exc}", file=sys.stderr)
+        return 2
     key, generated = resolve_api_key(args.api_key)
     stop = threading.Event()
 
@@ -34,7 +43,15 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server = start(host=args.host, port=args.port, api_key=key, seed=args.seed, profile=args.profile, faults=plan)
+        server = start(
+            host=args.host,
+            port=args.port,
+            api_key=key,
+            seed=args.seed,
+            profile=args.profile,
+            faults=plan,
+            dialect=dialect,
+        )
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"akool-lab sim: error: {exc}", file=sys.stderr)
         return 1
@@ -47,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"akool-lab sim listening on {server.base_url}", flush=True)
         if generated:
             print(f"generated API key (pass it as x-api-key): {key}", flush=True)
+        print(f"dialect: {dialect.spec} (profile {args.profile}, seed {args.seed})", flush=True)
         # No timeout: a periodic wake-up would take the GIL from the server thread and delay its emits.
         # The signal handler still runs (lock waits are interrupted by signals) and sets the event.
         stop.wait()

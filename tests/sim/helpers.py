@@ -55,6 +55,29 @@ def wait_status(sim: SimServer, session_id: str, status: int, timeout: float = 5
     raise AssertionError(f"status stayed {seen}, expected {status}")
 
 
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "the condition") -> None:
+    """Poll ``predicate`` (every 5 ms) until it is true; ``AssertionError`` naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.005)
+
+
+def wait_until_connected(sim: SimServer, session_id: str, timeout: float = 3.0) -> None:
+    """Wait until the simulator has registered a stream client for ``session_id`` (it accepts, then registers)."""
+    wait_until(lambda: sim.truth(session_id)["connected"], timeout, f"a client connected to {session_id}")
+
+
+async def until(predicate: Callable[[], object], timeout: float = 2.0, what: str = "the condition") -> None:
+    """In a coroutine: yield to the event loop until ``predicate`` is true; ``AssertionError`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.001)
+
+
 def chat(mid: str, text: str, idx: int = 0, fin: bool = True) -> str:
     """A v2 chat frame."""
     return json.dumps({"v": 2, "type": "chat", "mid": mid, "idx": idx, "fin": fin, "pld": {"text": text}})

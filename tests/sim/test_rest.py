@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from akool_lab.sim import SimServer, app
-from tests.sim.helpers import AVATAR, KEY, V3, V4, call, create_session, wait_status
+from tests.sim.helpers import AVATAR, KEY, V3, V4, call, create_session, wait_status, wait_until
 
 CREATE = f"{V4}/liveAvatar/session/create"
 DETAIL = f"{V4}/liveAvatar/session/detail"
@@ -104,7 +104,7 @@ def test_credentials_have_the_shape_of_the_stream_type(
         ({"avatar_id": AVATAR, "scene_mode": "fast_dialogue", "voice_params": {"speed": 1}}, "voice_params.speed"),
         ({"avatar_id": AVATAR, "voice_id": "sim_voice_fr_male_1"}, "voice_id"),
         ({"avatar_id": AVATAR, "knowledge_id": "0" * 24}, "knowledge_id"),
-        ({"avatar_id": AVATAR, "scene_mode": "meeting"}, "scene_mode"),
+        ({"avatar_id": AVATAR, "scene_mode": "boardroom"}, "scene_mode"),
     ],
 )
 def test_create_validation_errors_are_1003_naming_the_field(
@@ -215,7 +215,7 @@ def test_an_upload_goes_1_2_3_and_only_then_can_start_a_session(sim: SimServer) 
 
 def test_an_upload_whose_url_path_contains_fail_ends_in_status_4(sim: SimServer) -> None:
     _upload(sim, "broken1", "https://example.com/fail/me.mp4")
-    time.sleep(0.2)
+    wait_until(lambda: _avatar_status(sim, "broken1") in (3, 4), timeout=2, what="the upload's processing")
     assert _avatar_status(sim, "broken1") == 4
     assert call(sim, "POST", CREATE, json={"avatar_id": "broken1"})["code"] == 1003
 

@@ -10,7 +10,8 @@ from typing import Any
 from akool_lab.sim._faults import FaultPlan
 from akool_lab.sim._latency import profile_named
 from akool_lab.sim._state import SessionRecord, SessionSettings, SimState, now_ns
-from akool_lab.sim._stream import StreamConnection, _resume
+from akool_lab.sim._stream import CLOSE_FAULT, StreamConnection, _resume
+from tests.sim.helpers import until
 
 
 class FakeSocket:
@@ -20,9 +21,14 @@ class FakeSocket:
         self.sent: list[str] = []
         self.gate: asyncio.Event | None = None
         self.closed: int | None = None
+        self.held = 0  # sends that waited at the gate
+        self.fail: Exception | None = None  # raised by every send when set
 
     async def send_text(self, text: str) -> None:
+        if self.fail is not None:
+            raise self.fail
         if self.gate is not None:
+            self.held += 1
             await self.gate.wait()
         self.sent.append(text)
 
@@ -79,10 +85,11 @@ def test_frames_held_up_by_the_transport_go_out_in_order_once_it_accepts_data_ag
         for text in ("a", "b", "c"):
             conn._deliver(text, now_ns(), stamper(text))
         assert socket.sent == [] and conn.state.emits == 0  # nothing is counted as sent before it is
-        await asyncio.sleep(0.01)
+        await until(lambda: socket.held == 1)  # the sender task holds "a" at the gate, "b" and "c" wait behind it
+        assert socket.sent == [] and conn.state.emits == 0
         held = now_ns()
         socket.gate.set()
-        await asyncio.sleep(0.01)
+        await until(lambda: len(socket.sent) == 3)
         assert socket.sent == ["a", "b", "c"]
         assert [t for t, _ in stamps] == ["a", "b", "c"] and all(at >= held for _, at in stamps)
         socket.gate = None
@@ -119,5 +126,36 @@ def test_resume_finishes_a_coroutine_started_by_hand_and_passes_its_failure_on()
         except OSError as exc:
             log.append(str(exc))
         assert log == ["done", "gone"]
+
+    asyncio.run(scenario())
+
+
+def test_a_frame_the_socket_refuses_is_reported_to_the_client_and_the_stream_closes_with_1011() -> None:
+    async def scenario() -> None:
+        socket = FakeSocket()
+        conn = _connection(socket)
+        sender = asyncio.create_task(conn._send_loop())
+        socket.fail = UnicodeEncodeError("utf-8", "\ud83d", 0, 1, "surrogates not allowed")
+        conn._deliver('{"bad":"\ud83d"}', now_ns(), None)
+        socket.fail = None
+        await asyncio.wait_for(sender, 2)
+        assert len(socket.sent) == 1 and '"event":"error"' in socket.sent[0] and "UnicodeEncodeError" in socket.sent[0]
+        assert socket.closed == CLOSE_FAULT == 1011
+        assert conn.session.truth_events[-1]["event"] == "send_failed"
+
+    asyncio.run(scenario())
+
+
+def test_a_client_gone_mid_send_ends_the_stream_with_1011_and_no_more_frames() -> None:
+    async def scenario() -> None:
+        socket = FakeSocket()
+        conn = _connection(socket)
+        sender = asyncio.create_task(conn._send_loop())
+        socket.fail = OSError("connection reset")
+        conn._deliver("lost", now_ns(), None)
+        conn._deliver("never", now_ns(), None)
+        await asyncio.wait_for(sender, 2)
+        assert socket.sent == [] and socket.closed == 1011
+        assert conn.session.truth_events == [{"event": "send_failed", "error": "OSError: connection reset"}]
 
     asyncio.run(scenario())

@@ -22,6 +22,7 @@ from tests.sim.helpers import (
     receive_for,
     receive_until,
     wait_status,
+    wait_until_connected,
 )
 
 
@@ -191,7 +192,7 @@ def test_interrupt_stops_the_reply_sends_audio_end_at_once_and_acks(sim: SimServ
 
     async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         async with websockets.connect(data["credentials"]["ws_url"]) as ws:
-            for i in range(3):  # three frames, paced under the byte budget
+            for i in range(3):  # three frames, paced under the byte budget (the client's pacing, not a wait)
                 await ws.send(chat("long", long_text[i * 600 : (i + 1) * 600], idx=i, fin=i == 2))
                 await asyncio.sleep(0.2)
             before = await receive_until(ws, is_event("audio_start"))
@@ -233,7 +234,7 @@ def test_a_frame_over_the_byte_limit_gets_an_error_event_and_is_dropped(sim: Sim
 
 def test_a_burst_over_the_byte_rate_gets_an_error_event(sim: SimServer) -> None:
     url = create_session(sim, mode_type=1)["credentials"]["ws_url"]
-    frames = [chat(f"b{i}", "y" * 900) for i in range(4)]  # 3.8 KB at once, the bucket holds 2 KB
+    frames = [chat(f"b{i}", "y" * 900) for i in range(6)]  # 5.7 KB at once, the bucket holds 4 KB
     seen = run(_exchange(url, frames, is_event("error")))
     assert "rate" in seen[-1]["pld"]["msg"]
 
@@ -270,7 +271,7 @@ def test_user_speech_emits_user_chunks_and_an_answer_in_mode_2(sim: SimServer) -
 
     async def scenario() -> list[dict[str, Any]]:
         async with websockets.connect(data["credentials"]["ws_url"]) as ws:
-            await asyncio.sleep(0.05)
+            await asyncio.to_thread(wait_until_connected, sim, data["_id"])
             await asyncio.to_thread(sim.user_speech, data["_id"], "Tell me about rockets.")
             return await receive_until(ws, is_event("audio_end"))
 
@@ -307,7 +308,7 @@ def test_closing_the_session_over_rest_ends_its_stream(sim: SimServer) -> None:
 
     async def scenario() -> list[dict[str, Any]]:
         async with websockets.connect(data["credentials"]["ws_url"]) as ws:
-            await asyncio.sleep(0.05)
+            await asyncio.to_thread(wait_until_connected, sim, data["_id"])
             await asyncio.to_thread(call, sim, "POST", f"{V4}/liveAvatar/session/close", json={"id": data["_id"]})
             return await receive_until(ws, is_event("session_ended"))
 
