@@ -137,6 +137,9 @@ def plot_histogram(
         _no_data(ax, metric)
     ax.set_xlabel(f"{_label(metric)} (ms)")
     ax.set_ylabel("messages")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of messages are whole numbers
     ax.set_title(f"Distribution of {_label(metric)} ({metric}, n={len(both)})")
     return fig
 

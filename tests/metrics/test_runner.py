@@ -105,7 +105,12 @@ def test_failed_sessions_are_listed_closed_and_the_run_goes_on() -> None:
     assert_everything_closed(client)  # s1 never went live but was created: it is closed
     assert len(result.errors) == 2
     assert "create failed" in result.errors[0] and "never became live" in result.errors[1]
-    assert [r.session_id for r in result.records] == ["s2", "s2"]
+    sent = [r for r in result.records if r.mid is not None]
+    assert [r.session_id for r in sent] == ["s2", "s2"]
+    # The messages of the two sessions that never started each fail with the reason, without being sent.
+    unsent = [r for r in result.records if r.mid is None]
+    assert len(unsent) == 4 and all("not sent: session did not start" in (r.error or "") for r in unsent)
+    assert result.failures() == ["4 messages not sent: session did not start"]
 
 
 def test_failed_messages_are_recorded_marked_and_the_run_goes_on() -> None:
@@ -176,5 +181,5 @@ def test_the_client_gets_its_own_recorder_back() -> None:
 def test_the_result_says_where_it_ran_without_any_key() -> None:
     target = {"kind": "sim", "base_url": "http://user:secret@127.0.0.1:8000/api?key=secret", "api_key": "secret"}
     result = run(FakeClient(), sessions=1, messages_per_session=1, target=target)
-    assert result.target == {"kind": "sim", "base_url": "http://127.0.0.1:8000/api"}
+    assert result.target == {"kind": "sim", "base_url": "http://127.0.0.1:8000/api", "label": "simulated"}
     assert "secret" not in repr(result)
