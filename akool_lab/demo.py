@@ -175,13 +175,17 @@ def run_demo(
     avatar_id: str | None = None,
     stdout: TextIO | None = None,
     progress: bool = True,
+    faults: str | None = None,
 ) -> DemoOutcome:
-    """Run the demo (see the module docstring); returns its :class:`DemoOutcome` (report path, result, failures)."""
+    """Run the demo (see the module docstring); returns its :class:`DemoOutcome` (report path, result, failures).
+
+    ``faults``: a simulator fault plan (``akool-lab sim --faults`` grammar), to see how failures are reported.
+    """
     from akool_lab.cli._summary import print_summary
 
     p = _Printer(stdout or sys.stdout)
     started = time.perf_counter()
-    tgt = resolve_target(target, profile=profile, seed=seed)
+    tgt = resolve_target(target, profile=profile, seed=seed, faults=faults)
     try:
         # Checked before anything is created: on AKool, a session whose data channel Python cannot join costs
         # credits for nothing.

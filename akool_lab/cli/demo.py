@@ -21,6 +21,7 @@ def add_parser(sub: Any) -> None:
     demo.add_argument("--profile", choices=PROFILES, default="realistic", help="simulator profile (default realistic)")
     demo.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     demo.add_argument("--avatar", default=None, help="avatar id (default: the first available)")
+    demo.add_argument("--faults", default=None, help="simulator fault plan (see akool-lab sim --help), to see failures")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
             profile=args.profile,
             seed=args.seed,
             avatar_id=args.avatar,
+            faults=args.faults,
         )
     except ValidationError as exc:
         print(f"akool-lab demo: error: {exc}", file=sys.stderr)

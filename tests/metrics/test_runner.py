@@ -183,3 +183,28 @@ def test_the_result_says_where_it_ran_without_any_key() -> None:
     result = run(FakeClient(), sessions=1, messages_per_session=1, target=target)
     assert result.target == {"kind": "sim", "base_url": "http://127.0.0.1:8000/api", "label": "simulated"}
     assert "secret" not in repr(result)
+
+
+def test_until_is_passed_to_every_message() -> None:
+    client = FakeClient()
+    result = run(client, sessions=1, messages_per_session=3, until="reply")
+    assert client.lives[0].untils == ["reply"] * 3
+    assert result.params["until"] == "reply"
+
+
+def test_a_session_that_ends_early_fails_each_remaining_message_with_one_reason() -> None:
+    client = FakeClient(Faults(ends_at=(0, 1)))
+    result = run(client, sessions=1, messages_per_session=4)
+    assert_everything_closed(client)
+    records = sorted(result.records, key=lambda r: r.index)
+    assert [r.error is None for r in records] == [True, False, False, False]
+    # The message cut by the end, then the two never sent: each says why, once.
+    assert all("closed by the server (code 1000)" in (r.error or "") for r in records[1:])
+    assert [r.error for r in records[2:]] == ["not sent: the session ended (closed by the server (code 1000))"] * 2
+    assert result.failures() == ["3 messages incomplete: session ended"]
+
+
+def test_one_failed_message_is_summarised_in_the_singular() -> None:
+    client = FakeClient(Faults(incomplete={(0, 0)}))
+    result = run(client, sessions=1, messages_per_session=2)
+    assert result.failures() == ["1 message incomplete: reply incomplete"]
