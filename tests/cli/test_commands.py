@@ -29,7 +29,7 @@ def test_every_command_has_its_own_help(name: str, capsys: pytest.CaptureFixture
 
 def test_the_old_homes_of_the_commands_are_gone() -> None:
     root = Path(__file__).resolve().parents[2] / "akool_lab"
-    for old in ("cli.py", "metrics/report.py", "api/reap_cli.py"):
+    for old in ("cli.py", "metrics/report.py", "api/reap_cli.py", "sim/cli.py"):
         assert not (root / old).exists(), old
 
 
