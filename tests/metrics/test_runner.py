@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from akool_lab.errors import ValidationError
 from akool_lab.events import Recorder
-from akool_lab.metrics import run_experiment
+from akool_lab.metrics import load_run, run_experiment
 from akool_lab.metrics._runner import Progress, grid
 
 from .fakes import FakeClient, Faults
@@ -208,3 +210,27 @@ def test_one_failed_message_is_summarised_in_the_singular() -> None:
     client = FakeClient(Faults(incomplete={(0, 0)}))
     result = run(client, sessions=1, messages_per_session=2)
     assert result.failures() == ["1 message incomplete: reply incomplete"]
+
+
+def test_a_run_stopped_by_ctrl_c_leaves_every_event_on_disk_and_says_it_is_partial(tmp_path: Path) -> None:
+    client = FakeClient(Faults(interrupt_at=(0, 2)))
+    with pytest.raises(KeyboardInterrupt):
+        run(client, sessions=1, messages_per_session=4, out=tmp_path)
+    assert_everything_closed(client)
+    loaded = load_run(tmp_path)
+    assert loaded.partial and loaded.status == "interrupted"
+    assert [r.mid for r in loaded.records if r.complete] == ["m0-0", "m0-1"]  # what was measured is all there
+    assert [e.session_id for e in loaded.recorder.filter("session.closed")] == ["s0"]
+    report = loaded.save(tmp_path / "again")
+    assert "Partial run" in report.read_text()
+
+
+def test_the_event_file_grows_while_the_run_goes(tmp_path: Path) -> None:
+    sizes: list[int] = []
+
+    def look(update: Progress) -> None:
+        sizes.append(sum(1 for _ in (tmp_path / "events.jsonl").open()))
+
+    run(FakeClient(), sessions=1, messages_per_session=3, out=tmp_path, on_progress=look)
+    assert len(sizes) == 3 and sizes[0] > 0 and sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert json.loads((tmp_path / "params.json").read_text())["status"] == "complete"
