@@ -58,7 +58,7 @@ th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0; } img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.9em; max-width: 900px; }
 pre { background: #f8f8f8; padding: 0.8em; white-space: pre-wrap; overflow-wrap: anywhere; }
-td.text { text-align: left; white-space: normal; overflow-wrap: anywhere; max-width: 700px; }
+td.text, th.text { text-align: left; white-space: normal; overflow-wrap: anywhere; max-width: 700px; }
 .errors li { color: #a00; }
 .meta { color: #555; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 10px; font-weight: 600; font-size: 0.9em; }
@@ -307,7 +307,9 @@ def _prompts_html(prompts: Sequence[Any]) -> str:
         f'<td class="text">{escape(str(text))}</td></tr>'
         for i, text in enumerate(prompts)
     )
-    return f"<table><thead><tr><th>#</th><th>words</th><th>chars</th><th>text</th></tr></thead>{rows}</table>"
+    return (
+        f'<table><thead><tr><th>#</th><th>words</th><th>chars</th><th class="text">text</th></tr></thead>{rows}</table>'
+    )
 
 
 def write_report(
@@ -384,7 +386,7 @@ def write_report(
     if run_params.get("until"):
         facts.append(f"each message until {escape(str(run_params['until']))}")
     if run_params.get("elapsed_s") is not None:
-        facts.append(f"took {float(run_params['elapsed_s']):.1f} s")
+        facts.append(f"experiment took {float(run_params['elapsed_s']):.1f} s")
     body = [
         f'<p><span class="badge {kind}">{escape(meta["label"])}</span> '
         f'<span class="meta">{" · ".join(facts)}</span></p>',
