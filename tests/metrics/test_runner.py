@@ -234,3 +234,19 @@ def test_the_event_file_grows_while_the_run_goes(tmp_path: Path) -> None:
     run(FakeClient(), sessions=1, messages_per_session=3, out=tmp_path, on_progress=look)
     assert len(sizes) == 3 and sizes[0] > 0 and sizes == sorted(sizes) and sizes[0] < sizes[-1]
     assert json.loads((tmp_path / "params.json").read_text())["status"] == "complete"
+
+
+def test_the_progress_within_a_message_moves_at_each_step() -> None:
+    from akool_lab.events import Event
+    from akool_lab.metrics._runner import _Steps
+
+    steps = _Steps()
+    steps.begin("s1", 0.0)
+    seen = [steps.in_flight()]
+    for kind in ("chat.sent", "chat.recv", "audio_start"):
+        steps.on_event(Event(kind, 0, "kernel", "s1", "m1", {}))
+        seen.append(steps.in_flight())
+    steps.on_event(Event("chat.sent", 0, "kernel", "other-session", "m2", {}))  # not a message in flight here
+    assert seen == [0.0, 0.2, 0.4, 0.6] and steps.in_flight() == 0.6
+    steps.end("s1")
+    assert steps.in_flight() == 0.0
