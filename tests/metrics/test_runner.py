@@ -225,14 +225,15 @@ def test_a_run_stopped_by_ctrl_c_leaves_every_event_on_disk_and_says_it_is_parti
     assert "Partial run" in report.read_text()
 
 
-def test_the_event_file_grows_while_the_run_goes(tmp_path: Path) -> None:
-    sizes: list[int] = []
+def test_each_message_is_on_disk_before_its_progress_is_reported(tmp_path: Path) -> None:
+    on_disk: list[tuple[int, int]] = []
 
     def look(update: Progress) -> None:
-        sizes.append(sum(1 for _ in (tmp_path / "events.jsonl").open()))
+        lines = (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()
+        on_disk.append((update.done, sum(1 for line in lines if '"experiment.message"' in line)))
 
     run(FakeClient(), sessions=1, messages_per_session=3, out=tmp_path, on_progress=look)
-    assert len(sizes) == 3 and sizes[0] > 0 and sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert len(on_disk) == 3 and all(marked >= done for done, marked in on_disk)
     assert json.loads((tmp_path / "params.json").read_text())["status"] == "complete"
 
 
