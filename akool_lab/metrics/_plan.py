@@ -25,11 +25,11 @@ UNTIL = ("audio_start", "reply", "audio_end")
 #: A conservative speech rate for planning (slower than the simulator's 150 wpm: never plan too short).
 PLANNING_WPM = 130.0
 #: Creating, becoming live (queueing), connecting and set-params, before the first message.
-SETUP_MARGIN_S = 45.0
+SETUP_MARGIN_S = 30.0
 #: Latencies around one message: first reply, audio start, an interrupt's ack, the avatar's thinking in mode 2.
-MESSAGE_MARGIN_S = 6.0
+MESSAGE_MARGIN_S = 5.0
 #: A dialogue answer's length is the avatar's choice: plan for this many words of speech per mode 2 message.
-ANSWER_WORDS = 80
+ANSWER_WORDS = 60
 
 
 def estimate_speech_s(text: str, speed: float = 1.0) -> float:
