@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from akool_lab.cli._args import PROFILES, TARGETS, positive_int
+from akool_lab.metrics._plan import UNTIL
 
 __all__ = ["add_parser", "read_prompts", "run"]
-
-UNTIL = ("audio_start", "reply", "audio_end")
 
 
 def add_parser(sub: Any) -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from akool_lab.errors import AkoolLabError, ReplyIncompleteError, StreamClosedError, ValidationError
 from akool_lab.events import Event, EventKind, Recorder
-from akool_lab.metrics._plan import UNTIL, SessionPlan, estimate_speech_s, plan_session
+from akool_lab.metrics._plan import UNTIL, SessionPlan, estimate_speech_s, plan_session, voice_speed
 from akool_lab.metrics._records import EXPERIMENT_MESSAGE, EXPERIMENT_PARAMS, EXPERIMENT_SESSION
 from akool_lab.metrics._report import EventSink, target_info, utc_now
 from akool_lab.metrics._result import ExperimentResult
@@ -495,11 +495,7 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
         if combo:
             live.set_params(**combo)
             recorder.record(EXPERIMENT_PARAMS, session_id=session_id, params=combo)
-        speed = (
-            float((combo.get("vparams") or {}).get("speed") or 1.0)
-            if isinstance(combo.get("vparams"), Mapping)
-            else 1.0
-        )
+        speed = voice_speed(combo)
         for j in range(settings["messages"]):
             if run.stop.is_set():
                 return
