@@ -291,7 +291,12 @@ def headline(messages: Sequence[Any], failure_text: Sequence[str] = ()) -> str:
             continue
         spans = []
         for q, value in ((50, stats.p50), (90, stats.p90)):
-            interval = bootstrap_interval(values, q)
+            # The median's interval is the summary table's (the same numbers in both places); p90's is bootstrapped
+            # the same way (seeded).
+            median_ci = (
+                (stats.ci_low, stats.ci_high) if stats.ci_low is not None and stats.ci_high is not None else None
+            )
+            interval = median_ci if q == 50 else bootstrap_interval(values, q)
             ci = f" (95% CI {_fmt_ms(interval[0])} to {_fmt_ms(interval[1])})" if interval else ""
             spans.append(f"p{q} {_fmt_ms(value)}{ci}")
         parts.append(f"{name}: {', '.join(spans)}, over {stats.n} messages.")
