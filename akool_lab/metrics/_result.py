@@ -43,6 +43,7 @@ class ExperimentResult:
         session_ids: the sessions the run created (all of them closed at the end).
         elapsed_s: the run's wall time in seconds.
         versions: the versions a loaded run was made with (empty for a run made in this process).
+        directory: where the run's events were written as they happened (``None`` for a run kept in memory only).
         status: ``"complete"``, or for a partial run ``"running"`` (the process died: killed, crashed) or
             ``"interrupted"`` (Ctrl+C); a partial run holds every event recorded until it stopped.
     """
@@ -55,6 +56,7 @@ class ExperimentResult:
     elapsed_s: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
     status: str = "complete"
+    directory: Path | None = None
 
     @property
     def partial(self) -> bool:
@@ -158,6 +160,7 @@ class ExperimentResult:
             elapsed_s=params.get("elapsed_s"),
             versions=dict(meta.get("versions") or {}),
             status=str(meta.get("status") or "complete"),
+            directory=base,
         )
 
     def __repr__(self) -> str:

@@ -23,13 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from akool_lab.errors import AkoolLabError, ReplyIncompleteError, StreamClosedError, ValidationError
 from akool_lab.events import Event, EventKind, Recorder
 from akool_lab.metrics._plan import UNTIL, SessionPlan, estimate_speech_s, plan_session, voice_speed
 from akool_lab.metrics._records import EXPERIMENT_MESSAGE, EXPERIMENT_PARAMS, EXPERIMENT_SESSION
-from akool_lab.metrics._report import EventSink, target_info, utc_now
+from akool_lab.metrics._report import EventSink, default_run_dir, target_info, utc_now
 from akool_lab.metrics._result import ExperimentResult
 
 if TYPE_CHECKING:
@@ -239,7 +240,7 @@ def run_experiment(
     live_timeout: float = 60.0,
     message_timeout: float | None = None,
     stream_type: str | None = None,
-    out: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | Literal[False] | None = None,
     title: str = "akool_lab latency report",
 ) -> ExperimentResult:
     """Run ``sessions`` sessions of ``messages_per_session`` messages each, ``concurrency`` at a time.
@@ -274,7 +275,9 @@ def run_experiment(
             :func:`akool_lab.target.choose_stream_type`).
         out: a directory to write the run to as it happens: ``events.jsonl`` (every event appended and flushed as
             it is recorded) and ``params.json``; the whole report at the end. A run that is killed leaves a
-            partial run there that ``akool-lab report`` renders.
+            partial run there that ``akool-lab report`` renders. ``None`` (default): the events and parameters go
+            to a new folder under ``$AKOOL_LAB_HOME/runs/`` (else the user data dir; see
+            :attr:`ExperimentResult.directory`), without the report; ``False``: nothing is written.
         title: the report's title (with ``out``).
 
     Every session it creates is closed, also when a step fails or the run is interrupted (Ctrl+C): the
@@ -331,7 +334,18 @@ def run_experiment(
         "prompts": texts,
         "started_at": utc_now(),
     }
-    sink = EventSink(out, params=run_params, target=info, title=title) if out is not None else None
+    directory = default_run_dir() if out is None else None if out is False else Path(out)
+    try:
+        sink = EventSink(directory, params=run_params, target=info, title=title) if directory is not None else None
+    except OSError as exc:
+        steps()
+        if forward is not None:
+            forward()
+        raise ValidationError(
+            "out",
+            f"cannot write the run's events to {directory}: {exc.strerror or exc} (nothing was created)",
+            allowed="out=DIR (a writable directory), or out=False to keep the run in memory only",
+        ) from None
     if sink is not None:
         recorder.subscribe(sink.write)
     client.recorder = recorder
@@ -359,19 +373,21 @@ def run_experiment(
         steps()
         if forward is not None:
             forward()
+        seen = sorted({str(e.data.get("stream_type")) for e in recorder.filter(EventKind.SESSION_CREATED)})
+        run_params["stream_types"] = [t for t in seen if t != "None"]
+        run_params["elapsed_s"] = round(time.perf_counter() - started, 3)
         if sink is not None:
-            sink.close(status)
-    seen = sorted({str(e.data.get("stream_type")) for e in recorder.filter(EventKind.SESSION_CREATED)})
-    run_params["stream_types"] = [t for t in seen if t != "None"]
+            sink.close(status, params=run_params, errors=run.errors)
     result = ExperimentResult(
         recorder=recorder,
         params=run_params,
         target=info,
         errors=list(run.errors),
         session_ids=list(run.session_ids),
-        elapsed_s=time.perf_counter() - started,
+        elapsed_s=run_params["elapsed_s"],
+        directory=directory,
     )
-    if out is not None:
+    if out is not None and out is not False:
         result.save(out, title=title)
     return result
 
