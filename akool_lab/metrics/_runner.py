@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from akool_lab.errors import AkoolLabError, ReplyIncompleteError, StreamClosedError, ValidationError
 from akool_lab.events import Event, EventKind, Recorder
+from akool_lab.metrics._failures import plural
 from akool_lab.metrics._plan import UNTIL, SessionPlan, estimate_speech_s, plan_session, voice_speed
 from akool_lab.metrics._records import EXPERIMENT_MESSAGE, EXPERIMENT_PARAMS, EXPERIMENT_SESSION
 from akool_lab.metrics._report import EventSink, default_run_dir, target_info, utc_now
@@ -196,7 +197,12 @@ class _Run:
         self.errors: list[str] = []
         self.session_ids: list[str] = []
         self.done = 0
+        self.starting = 0  # sessions created and not connected yet (queueing): shown beside the bar
         self.steps = _Steps()
+
+    def starting_by(self, delta: int) -> None:
+        with self.lock:
+            self.starting += delta
 
     def error(self, text: str, session_id: str | None = None) -> None:
         with self.lock:
@@ -420,7 +426,8 @@ def _watch(
     def redraw() -> None:
         bar.n = min(float(run.total), run.done + run.steps.in_flight())
         failures = f" ({failed} failed)" if failed else ""
-        bar.set_description_str(f"messages {run.done}/{run.total}{failures}", refresh=False)
+        starting = f", {plural(run.starting, 'session')} starting" if run.starting else ""
+        bar.set_description_str(f"messages {run.done}/{run.total}{failures}{starting}", refresh=False)
         bar.refresh()
 
     try:
@@ -490,6 +497,7 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
     session_id: str | None = None
     live: LiveSession | None = None
     sent = 0
+    pending_start = False
     try:
         if run.stop.is_set():
             return
@@ -499,6 +507,8 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
         session_id = session.id
         with run.lock:
             run.session_ids.append(session_id)
+        run.starting_by(1)
+        pending_start = True
         recorder.record(EXPERIMENT_SESSION, session_id=session_id, index=index, params=combo, duration=plan.duration_s)
         if run.stop.is_set():
             return
@@ -506,6 +516,8 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
         if run.stop.is_set():
             return
         live = client.connect(session, mode=session_mode)
+        run.starting_by(-1)
+        pending_start = False
         with run.lock:
             run.lives[index] = live
         if combo:
@@ -528,6 +540,8 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
             _fail_unsent(run, index, session_id, sent, settings, kind, f"{kind}: {_describe(exc)}")
         run.progress(index, None, False, _describe(exc))
     finally:
+        if pending_start:
+            run.starting_by(-1)
         with run.lock:
             run.lives.pop(index, None)
         try:
