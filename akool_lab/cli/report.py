@@ -40,12 +40,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run)
     if second is None:
         path = first.save(out)
-        print(f"Numbers: {first.label}")
         if first.partial:
             print(f"Partial run ({first.status}): it stopped before its end; rendering what was measured.")
-        print(first.summary())
-        for failure in first.failures():
-            print(f"  {failure}")
+        print(first.report_text())
         print(f"\nreport: {path}")
         return 0
     labels = (Path(args.run).resolve().name or "A", Path(args.other).resolve().name or "B")
