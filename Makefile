@@ -10,7 +10,7 @@ OUT ?= report
 .PHONY: demo test lint typecheck docs pytest lab bench chromium node clean help
 
 help:
-	@echo "make demo   run the main job (lifecycle + latency experiment) on the embedded simulator"
+	@echo "make demo   run the main job (lifecycle + latency experiment) on the embedded simulator (realistic timing)"
 	@echo "make test   lint, type-check and run the whole test suite (installs what it needs)"
 	@echo "make lab    open the notebooks in JupyterLab"
 	@echo "make bench  run the benchmarks (writes bench.json)"
@@ -56,8 +56,10 @@ tests/node_modules/.stamp: tests/package-lock.json tests/package.json | node
 	cd tests && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The simulator's realistic profile (akool-lab's default); PROFILE=fast for a few-second run.
+PROFILE ?= realistic
 demo: $(VENV)/.stamp-lab
-	$(VENV)/bin/akool-lab demo --out $(OUT)
+	$(VENV)/bin/akool-lab demo --profile $(PROFILE) --out $(OUT)
 
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check akool_lab tests benchmarks
