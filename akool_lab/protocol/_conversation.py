@@ -28,14 +28,15 @@ take any inbound command with ``pld.code`` as an ack:
    their causes in order: each sent message (once its last chunk is sent) and each utterance of the user (heard
    by the avatar, ``from: "user"``) is a cause, and a reply's first chunk takes the oldest cause that happened
    before it arrived. A reply with no such cause (a knowledge-base greeting at join) is unsolicited, and so is the
-   answer to the user's speech: neither ever shifts the replies to sent messages. In mode 1 (``echo=True``) a reply
-   whose first piece of text is not part of the message's text is not its echo and is unsolicited too.
+   answer to the user's speech: neither ever shifts the replies to sent messages. As the avatar does not answer
+   everything it hears, a reply that is the echo of a mode-1 message waiting behind user utterances (and not the
+   echo of what the user said) belongs to that message.
 6. **Audio events.** ``audio_start``/``audio_end`` belong to the reply whose ``mid`` they carry, else to the oldest
    reply that has not started (ended) speaking; an ``audio_start`` with no reply yet opens the reply of the oldest
    cause.
 7. **Interrupt.** Sending ``interrupt`` cuts every reply in flight (interrupted, with the text that arrived) and
-   stops the message being sent. Without an ack, the interrupt completes at the next ``audio_end`` or after its
-   timeout and says it was not acknowledged (:attr:`CommandUnacked.fatal` False); ``strict_interrupt=True`` makes
+   stops the message being sent. Without an ack, the interrupt completes at the next ``audio_end`` (plus half a
+   second for a late ack) or after its timeout and says it was not acknowledged (:attr:`CommandUnacked.fatal` False); ``strict_interrupt=True`` makes
    that an error like any other missing ack.
 8. **Frames not understood** (not JSON, ``v`` other than 2, unknown ``type``, unknown event names, echoes, late
    duplicates) become :class:`Ignored` events with the reason. Nothing received ever raises or ends the session.
@@ -185,6 +186,7 @@ class CommandUnacked:
     cmd: str
     sent_ns: int
     t_ns: int
+    """When it was given up, on the caller's clock (``now``), unlike the transport stamps of other events."""
     reason: str
     """``"timeout"`` or ``"audio_end"`` (an interrupt that the avatar obeyed without acknowledging)."""
     fatal: bool
@@ -264,7 +266,6 @@ class _Msg:
         "text",
         "timeout_ns",
         "until",
-        "words",
     )
 
     def __init__(self, mid: str, text: str, chunks: int, until: str, echo: bool, deadline: int, timeout_ns: int):
@@ -281,23 +282,18 @@ class _Msg:
         self.abandoned = False
         self.ended = False
         self.sending = False
-        self.words: str | None = None  # the text's words, lowercased and joined, for the echo check (lazily)
 
     @property
     def fully_sent(self) -> bool:
         return len(self.sent_ns) >= self.chunks
 
-    def echo_words(self) -> str:
-        if self.words is None:
-            self.words = " ".join(_WORD.findall(self.text.lower()))
-        return self.words
-
 
 class _UserTurn:
-    __slots__ = ("mid",)
+    __slots__ = ("mid", "utterance")
 
-    def __init__(self, mid: str) -> None:
+    def __init__(self, mid: str, utterance: _UserUtterance) -> None:
         self.mid = mid
+        self.utterance = utterance
 
 
 class _Slot:
@@ -372,13 +368,14 @@ class _Slot:
 
 
 class _Cmd:
-    __slots__ = ("cmd", "deadline", "mid", "sent_ns")
+    __slots__ = ("cmd", "deadline", "mid", "sent_ns", "stopped")
 
     def __init__(self, mid: str, cmd: str, sent_ns: int, deadline: int) -> None:
         self.mid = mid
         self.cmd = cmd
         self.sent_ns = sent_ns
         self.deadline = deadline
+        self.stopped = False  # an interrupt after which the avatar stopped speaking (audio_end)
 
 
 def _positive(name: str, value: object) -> int:
@@ -406,6 +403,7 @@ class Conversation:
         quiet_ns: how long a reply may stay silent (no chunk, not speaking) before its text is given up.
         audio_grace_ns: after a reply's text is complete, how long to wait for an ``audio_start`` that never comes.
         interrupt_timeout_ns: how long an interrupted reply that is speaking waits for its ``audio_end``.
+        interrupt_ack_grace_ns: how long an interrupt still waits for its ack after the avatar stopped speaking.
         unsolicited_timeout_ns: the longest an unsolicited reply (nobody waits for it) stays open.
         strict_interrupt: an interrupt without an ack is an error (:attr:`CommandUnacked.fatal`).
     """
@@ -417,12 +415,14 @@ class Conversation:
         audio_grace_ns: int = 10 * _NS,
         interrupt_timeout_ns: int = 10 * _NS,
         unsolicited_timeout_ns: int = 120 * _NS,
+        interrupt_ack_grace_ns: int = _NS // 2,
         strict_interrupt: bool = False,
     ) -> None:
         self.quiet_ns = _positive("quiet_ns", quiet_ns)
         self.audio_grace_ns = _positive("audio_grace_ns", audio_grace_ns)
         self.interrupt_timeout_ns = _positive("interrupt_timeout_ns", interrupt_timeout_ns)
         self.unsolicited_timeout_ns = _positive("unsolicited_timeout_ns", unsolicited_timeout_ns)
+        self.interrupt_ack_grace_ns = _positive("interrupt_ack_grace_ns", interrupt_ack_grace_ns)
         self.strict_interrupt = strict_interrupt
         self._messages: dict[str, _Msg] = {}  # not ended yet (queued, being sent, or waiting for the reply)
         self._causes: list[tuple[int, int, _Msg | _UserTurn]] = []  # (time, seq, cause), sorted
@@ -435,6 +435,7 @@ class Conversation:
         self._users: dict[str, _UserUtterance] = {}
         self._users_done: OrderedDict[str, None] = OrderedDict()
         self._interrupts: deque[_Cmd] = deque()  # unacked interrupts that an audio_end completes
+        self._stamp = 0  # the transport's time of the frame being fed
 
     # ------------------------------------------------------------------------------------------------ inputs
 
@@ -467,7 +468,7 @@ class Conversation:
         """Register a chat message that will be sent as ``chunks`` chunks; it must end by ``now + timeout_ns``.
 
         ``until`` is ``"audio_end"`` (it ends when the avatar has finished speaking) or ``"reply"`` (when the text
-        is complete); ``echo`` says the avatar repeats the text (mode 1), which rules 3 and 5 use.
+        is complete); ``echo`` says the avatar repeats the text (mode 1), which rule 3 uses.
 
         Raises:
             ValidationError: a bad argument, or ``mid`` is already in use.
@@ -488,12 +489,16 @@ class Conversation:
         if message is not None:
             message.sending = True
 
-    def chunk_sent(self, mid: str, now: int) -> list[ConversationEvent]:
-        """Record that the next chunk of message ``mid`` was handed to the network at ``now``."""
+    def chunk_sent(self, mid: str, now: int, stamp: int | None = None) -> list[ConversationEvent]:
+        """Record that the next chunk of message ``mid`` was handed to the network at ``now``.
+
+        ``stamp`` is the send time as the transport measured it, when that is on another clock than ``now`` (a
+        browser's): it is what the reply's timings use. Deadlines only ever use ``now``.
+        """
         message = self._messages.get(mid)
         if message is None or message.fully_sent:
             return []
-        message.sent_ns.append(now)
+        message.sent_ns.append(now if stamp is None else stamp)
         message.sending = True
         if message.fully_sent:
             self._add_cause(now, message)
@@ -531,7 +536,9 @@ class Conversation:
             slot.delivered = True
         return [event]
 
-    def command_sent(self, mid: str, cmd: str, now: int, timeout_ns: int) -> list[ConversationEvent]:
+    def command_sent(
+        self, mid: str, cmd: str, now: int, timeout_ns: int, stamp: int | None = None
+    ) -> list[ConversationEvent]:
         """Record that command ``cmd`` with id ``mid`` was sent at ``now``; its ack is due within ``timeout_ns``.
 
         Sending ``interrupt`` also interrupts (rule 7).
@@ -541,7 +548,7 @@ class Conversation:
         if mid in self._commands or mid in self._messages:
             raise ValidationError("mid", f"{mid!r} is already in use", allowed="a fresh id (new_mid())")
         _positive("timeout_ns", timeout_ns)
-        command = _Cmd(mid, cmd, now, now + timeout_ns)
+        command = _Cmd(mid, cmd, now if stamp is None else stamp, now + timeout_ns)
         self._commands[mid] = command
         if cmd == "interrupt":
             self._interrupts.append(command)
@@ -586,11 +593,14 @@ class Conversation:
 
     # ------------------------------------------------------------------------------------------------ receiving
 
-    def feed(self, frame: bytes | str | Message, now: int) -> list[ConversationEvent]:
+    def feed(self, frame: bytes | str | Message, now: int, stamp: int | None = None) -> list[ConversationEvent]:
         """Take one received frame (raw bytes, or an already decoded message) that arrived at ``now``.
 
-        Never raises for anything received: what it cannot use comes back as :class:`Ignored`.
+        ``stamp`` is the arrival time as the transport measured it, when that is on another clock than ``now``
+        (see :meth:`chunk_sent`). Never raises for anything received: what it cannot use comes back as
+        :class:`Ignored`.
         """
+        self._stamp = now if stamp is None else stamp
         if isinstance(frame, bytes | bytearray | memoryview | str):
             try:
                 message = decode(frame)
@@ -625,7 +635,7 @@ class Conversation:
         if utterance is None:
             utterance = self._users[chunk.mid] = _UserUtterance(now)
             # What the user said is a cause: the avatar's answer to it is not the reply to a message sent later.
-            self._add_cause(now, _UserTurn(chunk.mid))
+            self._add_cause(now, _UserTurn(chunk.mid, utterance))
         if not utterance.add(chunk, now):
             events.append(Ignored("duplicate chunk", now, chunk))
             return
@@ -635,7 +645,13 @@ class Conversation:
             _remember(self._users_done, chunk.mid)
         events.append(
             UserSpeech(
-                chunk.mid, chunk.idx if chunk.indexed else None, chunk.fin, chunk.text, utterance.text(), done, now
+                chunk.mid,
+                chunk.idx if chunk.indexed else None,
+                chunk.fin,
+                chunk.text,
+                utterance.text(),
+                done,
+                self._stamp,
             )
         )
 
@@ -656,11 +672,11 @@ class Conversation:
             if chunk.idx in slot.parts:
                 events.append(Ignored("duplicate chunk", now, chunk))
                 return
-            slot.parts[chunk.idx] = (chunk.text, now)
+            slot.parts[chunk.idx] = (chunk.text, self._stamp)
         else:
             slot.indexed = False
-        slot.unindexed.append((chunk.text, now))  # arrival order, used when any chunk lacks an idx
-        slot.recv_ns.append(now)
+        slot.unindexed.append((chunk.text, self._stamp))  # arrival order, used when any chunk lacks an idx
+        slot.recv_ns.append(self._stamp)
         slot.last_ns = max(slot.last_ns, now)
         if chunk.fin:
             slot.fin_seen = True
@@ -673,7 +689,7 @@ class Conversation:
                 chunk.idx if chunk.indexed else None,
                 chunk.fin,
                 chunk.text,
-                now,
+                self._stamp,
             )
         )
         self._advance(slot, now, events)
@@ -692,30 +708,44 @@ class Conversation:
         for slot in waiting:
             if slot.audio_mid == chunk.mid:
                 return slot
-        for slot in waiting:
-            if slot.owner is None or self._is_echo(slot.owner, chunk):
-                return slot
+        if waiting:
+            return waiting[0]
         cause = self._take_cause(now, chunk)
         return self._open(cause, now)
 
-    def _take_cause(self, now: int, chunk: ChatChunk | None) -> _Msg | None:
+    def _take_cause(self, now: int, chunk: ChatChunk | None = None) -> _Msg | None:
         """Pop the oldest cause that happened before ``now``; ``None`` for a user turn or no cause (unsolicited)."""
         if not self._causes:
             return None
         at, _, cause = self._causes[0]
         if at > now:
             return None
-        if isinstance(cause, _Msg) and chunk is not None and not self._is_echo(cause, chunk):
-            return None  # mode 1: not the echo of the oldest message, so not its reply
+        if isinstance(cause, _UserTurn) and chunk is not None:
+            skipped = self._echo_behind_user_turns(now, chunk)
+            if skipped is not None:
+                return skipped
         self._causes.pop(0)
         return cause if isinstance(cause, _Msg) else None
 
-    @staticmethod
-    def _is_echo(message: _Msg, chunk: ChatChunk) -> bool:
-        if not message.echo:
-            return True
-        words = " ".join(_WORD.findall(chunk.text.lower()))
-        return not words or words in message.echo_words()
+    def _echo_behind_user_turns(self, now: int, chunk: ChatChunk) -> _Msg | None:
+        """Rule 5's one use of the text: the avatar does not answer every utterance it hears. When the oldest causes
+        are user turns and the reply's text is the echo of the mode-1 message behind them (and not of what the user
+        said), it is that message's reply, and those user turns went unanswered."""
+        words = _words(chunk.text)
+        if not words:
+            return None
+        for i, (at, _, cause) in enumerate(self._causes):
+            if at > now:
+                return None
+            if isinstance(cause, _UserTurn):
+                if words in _words(cause.utterance.text()):
+                    return None
+                continue
+            if cause.echo and words in _words(cause.text):
+                del self._causes[: i + 1]
+                return cause
+            return None
+        return None
 
     def _open(self, owner: _Msg | None, now: int) -> _Slot:
         slot = _Slot(owner, None, now)
@@ -742,7 +772,7 @@ class Conversation:
             events.append(UnmatchedAck(ack, now, "no pending command"))
             return
         self._end_command(command)
-        events.append(AckMatched(command.mid, command.cmd, ack.code, ack.msg, command.sent_ns, now, how))
+        events.append(AckMatched(command.mid, command.cmd, ack.code, ack.msg, command.sent_ns, self._stamp, how))
 
     def _on_event(self, event: ServerEvent, now: int, events: list[ConversationEvent]) -> None:
         if event.name == "audio_start":
@@ -755,7 +785,7 @@ class Conversation:
             msg = str(event.pld.get("msg", "the avatar reported an error"))
             ref = event.pld.get("ref_mid")
             rejected = self._messages.get(ref) if isinstance(ref, str) else None
-            events.append(ServerError(code, msg, rejected.mid if rejected else None, event.pld, now))
+            events.append(ServerError(code, msg, rejected.mid if rejected else None, event.pld, self._stamp))
             if rejected is not None:
                 # The avatar refused this message: no reply will come for it.
                 self._drop_cause(rejected)
@@ -766,7 +796,7 @@ class Conversation:
                     self._end_message(rejected, now, reason=f"rejected: {msg}", text_end="none", error=(code, msg))
                 )
         else:
-            events.append(OtherEvent(event.name, event.mid, event.pld, now))
+            events.append(OtherEvent(event.name, event.mid, event.pld, self._stamp))
 
     def _slot_for_event_mid(self, mid: str | None) -> _Slot | None:
         if mid is None:
@@ -796,13 +826,13 @@ class Conversation:
                 slot = self._open(own, now)
             elif self._causes and self._causes[0][0] <= now:
                 # Speech can start before the first text chunk: open the reply of the oldest cause.
-                slot = self._open(self._take_cause(now, None), now)
+                slot = self._open(self._take_cause(now), now)
             else:
                 slot = self._open(None, now)  # unsolicited speech, nothing to wait for
             slot.audio_mid = event.mid
-        slot.audio_start_ns = now
+        slot.audio_start_ns = self._stamp
         slot.last_ns = max(slot.last_ns, now)
-        events.append(AudioEvent("audio_start", slot.key, slot.reply_mid, now, True))
+        events.append(AudioEvent("audio_start", slot.key, slot.reply_mid, self._stamp, True))
         self._advance(slot, now, events)
 
     def _on_audio_end(self, event: ServerEvent, now: int, events: list[ConversationEvent]) -> None:
@@ -813,16 +843,18 @@ class Conversation:
             slot = next((s for s in self._slots if s.audio_start_ns is not None and s.audio_end_ns is None), None)
         # An interrupt that was not acknowledged is complete once the avatar stops speaking (rule 7).
         # (With strict_interrupt, only the ack counts.)
+        # Its ack may still be on its way (a server that stops speaking first, then acks): wait a moment for it.
         while self._interrupts and not self.strict_interrupt:
             command = self._interrupts.popleft()
-            if command.mid in self._commands and command.sent_ns <= now:
-                events.append(self._unacked(command, now, "audio_end", fatal=False))
+            if command.mid in self._commands:
+                command.stopped = True
+                command.deadline = min(command.deadline, now + self.interrupt_ack_grace_ns)
         if slot is None:
             events.append(Ignored("audio_end of no reply that is speaking", now, event))
             return
-        slot.audio_end_ns = now
+        slot.audio_end_ns = self._stamp
         slot.last_ns = max(slot.last_ns, now)
-        events.append(AudioEvent("audio_end", slot.key, slot.reply_mid, now, True))
+        events.append(AudioEvent("audio_end", slot.key, slot.reply_mid, self._stamp, True))
         self._advance(slot, now, events)
 
     # ------------------------------------------------------------------------------------------------ time
@@ -868,7 +900,8 @@ class Conversation:
         for command in list(self._commands.values()):
             if now >= command.deadline:
                 fatal = command.cmd != "interrupt" or self.strict_interrupt
-                events.append(self._unacked(command, now, "timeout", fatal=fatal))
+                reason = "audio_end" if command.stopped else "timeout"
+                events.append(self._unacked(command, now, reason, fatal=fatal))
         for mid, utterance in list(self._users.items()):
             if now >= utterance.last_ns + self.quiet_ns:
                 del self._users[mid]
@@ -1112,6 +1145,11 @@ class _UserUtterance:
         if len(self.parts) == len(self.order):
             return "".join(self.parts[i] for i in sorted(self.parts))
         return "".join(self.order)
+
+
+def _words(text: str) -> str:
+    """The words of ``text``, lowercased, one space apart: what an echo keeps whatever the chunking."""
+    return " ".join(_WORD.findall(text.lower()))
 
 
 def _orphan(slot: _Slot) -> bool:

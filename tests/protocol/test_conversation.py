@@ -311,16 +311,6 @@ def test_a_reply_cannot_belong_to_a_message_sent_after_its_first_chunk() -> None
     assert s.replies()["m1"].text == "Hi"
 
 
-def test_in_mode_1_a_greeting_arriving_after_the_send_is_not_taken_for_the_echo() -> None:
-    conv = Conversation()
-    send(conv, "m1", "Please repeat me.", 0, echo=True)
-    s = Script(conv)
-    s.feed(20, chat("g", "Welcome to the demo!", 0, True), ev("audio_start"), ev("audio_end"))
-    s.feed(400, chat("r1", "Please repeat ", 0), chat("r1", "me.", 1, True), ev("audio_start"), ev("audio_end"))
-    assert s.replies()[None].text == "Welcome to the demo!"
-    assert s.replies()["m1"].text == "Please repeat me." and s.replies()["m1"].echoed
-
-
 def test_a_reply_reusing_the_message_mid_belongs_to_it() -> None:
     conv = Conversation()
     send(conv, "m1", "First", 0, until="reply")
@@ -343,6 +333,25 @@ def test_answers_to_user_speech_do_not_shift_replies() -> None:
     assert replies[None].text == "It is noon." and replies["m1"].text == "A joke."
     speech = [e for e in s.events if isinstance(e, UserSpeech)]
     assert speech[-1].text == "what time is it" and speech[-1].done
+
+
+def test_in_mode_1_an_unanswered_utterance_does_not_take_the_echo_of_the_next_message() -> None:
+    conv = Conversation()
+    s = Script(conv)
+    s.feed(10, chat("u1", "I am the user", 0, True, sender="user"))  # the avatar never answers this
+    send(conv, "m1", "Reply check.", 20, echo=True)
+    s.feed(30, chat("r1", "Reply ", 0), chat("r1", "check.", 1, True), ev("audio_start"), ev("audio_end"))
+    assert s.replies()["m1"].text == "Reply check."
+
+
+def test_in_mode_1_the_echo_of_what_the_user_said_stays_the_answer_to_it() -> None:
+    conv = Conversation()
+    s = Script(conv)
+    s.feed(10, chat("u1", "hello avatar", 0, True, sender="user"))
+    send(conv, "m1", "hello avatar and more", 20, echo=True)
+    s.feed(30, chat("a1", "hello avatar", 0, True), ev("audio_start"), ev("audio_end"))
+    s.feed(60, chat("r1", "hello avatar and more", 0, True), ev("audio_start"), ev("audio_end"))
+    assert s.replies()[None].text == "hello avatar" and s.replies()["m1"].text == "hello avatar and more"
 
 
 def test_user_speech_after_a_message_is_answered_after_it() -> None:
@@ -430,11 +439,25 @@ def test_an_unacknowledged_interrupt_completes_at_audio_end_and_the_session_goes
     s.feed(10, chat("r", "Talking", 0), ev("audio_start"))
     s.events += conv.command_sent("i1", "interrupt", 20 * MS, 10 * S)
     s.feed(30, ev("audio_end"))
+    assert conv.next_deadline() == 530 * MS  # a moment for a late ack
+    s.expire(530)
     unacked = [e for e in s.events if isinstance(e, CommandUnacked)]
-    assert unacked == [CommandUnacked("i1", "interrupt", 20 * MS, 30 * MS, "audio_end", False)]
+    assert unacked == [CommandUnacked("i1", "interrupt", 20 * MS, 530 * MS, "audio_end", False)]
     send(conv, "m2", "Next", 40)
     s.feed(50, chat("r2", "Next", 0, True), ev("audio_start"), ev("audio_end"))
     assert s.replies()["m2"].complete
+
+
+def test_an_interrupt_acked_just_after_audio_end_is_acknowledged() -> None:
+    conv = Conversation()
+    send(conv, "m1", "Talk", 0)
+    s = Script(conv)
+    s.feed(10, chat("r", "Talking", 0), ev("audio_start"))
+    s.events += conv.command_sent("i1", "interrupt", 20 * MS, 10 * S)
+    s.feed(30, ev("audio_end"))
+    s.feed(31, ack("i1", "interrupt"))
+    assert [e.mid for e in s.events if isinstance(e, AckMatched)] == ["i1"]
+    assert not [e for e in s.events + s.expire(10_000) if isinstance(e, CommandUnacked)]
 
 
 def test_an_unacknowledged_interrupt_with_nothing_speaking_completes_at_its_timeout() -> None:

@@ -54,6 +54,7 @@ class Frame:
     reply: int  # which reply it belongs to (-1: none)
     kind: str  # "chunk", "audio", "user"
     solicited: bool = False  # part of the reply to a sent message
+    last: bool = False  # the reply's last chunk
 
 
 def _chat(mid: str, text: str, idx: int, fin: bool, d: Dialect, sender: str = "bot") -> bytes:
@@ -130,7 +131,7 @@ def conversations(draw: st.DrawFn, *, faults: bool, lossy: bool) -> dict[str, An
         if send_text:
             for i, piece in enumerate(pieces):
                 chunk = _chat(rmid, piece, i, i == len(pieces) - 1, d)
-                frames.append(Frame(when, chunk, number, "chunk", kind == "msg"))
+                frames.append(Frame(when, chunk, number, "chunk", kind == "msg", i == len(pieces) - 1))
                 when += draw(st.integers(0, 3))
         if d.audio:
             emid = rmid if d.event_mid else None
@@ -160,7 +161,9 @@ def _apply_faults(draw: st.DrawFn, frames: list[Frame], d: Dialect, lossy: bool)
     for frame in frames:
         # Frames of replies to sent messages get lost. (A greeting or an answer to the user whose first chunks were
         # lost is indistinguishable from a reply to a message sent before what remains of it arrived.)
-        if lossy and frame.solicited and draw(st.integers(0, 9)) == 0:
+        # The last chunk and the audio events of each reply survive: with none at all, nothing could tell that the
+        # reply was there.
+        if lossy and frame.solicited and frame.kind == "chunk" and not frame.last and draw(st.integers(0, 9)) == 0:
             continue
         out.append(frame)
         # Duplicates of chunks; of audio events only when they say whose they are (else nothing tells them apart).
