@@ -837,8 +837,12 @@ class Conversation:
 
     def _on_audio_end(self, event: ServerEvent, now: int, events: list[ConversationEvent]) -> None:
         slot = self._slot_for_event_mid(event.mid)
-        if slot is not None and (slot.audio_start_ns is None or slot.audio_end_ns is not None):
-            slot = None if slot.audio_end_ns is not None else slot
+        if slot is None and event.mid is not None and event.mid in self._finished:
+            # The late audio_end of a reply already ended (cut by an interrupt, say): it is nobody else's.
+            events.append(Ignored("audio_end of a finished reply", now, event))
+            return
+        if slot is not None and slot.audio_end_ns is not None:
+            slot = None
         if slot is None:
             slot = next((s for s in self._slots if s.audio_start_ns is not None and s.audio_end_ns is None), None)
         # An interrupt that was not acknowledged is complete once the avatar stops speaking (rule 7).

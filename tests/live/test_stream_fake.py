@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from typing import Any
@@ -20,7 +21,8 @@ from akool_lab.events import EventKind
 from akool_lab.live import AvatarStream, LiveSession, io_loop
 from akool_lab.protocol.limits import LIVEKIT
 
-from .fakes import FakeTransport, ack, bot_chunk, echo_avatar, event
+from .._wait import wait_until
+from .fakes import FakeTransport, ack, bot_chunk, echo_avatar, event, queued
 
 
 def open_live(transport: FakeTransport, **kwargs: Any) -> LiveSession:
@@ -66,11 +68,13 @@ def test_concurrent_says_are_sent_in_call_order() -> None:
             replies[text] = live.say(text).text
 
         threads = []
-        for text in texts:
+        for n, text in enumerate(texts, 1):
             th = threading.Thread(target=worker, args=(text,))
             th.start()
             threads.append(th)
-            th.join(0.02)  # start them in a known order, overlapping in flight
+            # The next call starts once this one is queued (its transcript line exists): a known order, in flight
+            # together.
+            wait_until(functools.partial(queued, live, n), 5, f"message {n} queued")
         for th in threads:
             th.join(10)
     sent = [m["pld"]["text"] for m in fake.sent_messages() if m["type"] == "chat"]
@@ -159,7 +163,7 @@ def test_set_params_returns_the_ack_and_a_rejected_one_raises_the_typed_error() 
 
     with open_live(FakeTransport(avatar)) as live:
         ok = live.set_params(lang="fr", vparams={"speed": 1.1})
-        assert ok.ok and ok.cmd == "set-params" and 0 < ok.ack_ms < 1000
+        assert ok.ok and ok.cmd == "set-params" and ok.ack_ms is not None and 0 < ok.ack_ms < 1000
         with pytest.raises(InvalidParameterError) as info:
             live.set_params(lang="xx")
         assert info.value.code == 1003 and "lang not supported" in str(info.value)
@@ -197,9 +201,7 @@ def test_interrupt_during_a_long_reply_returns_an_interrupted_reply() -> None:
 
     with open_live(FakeTransport(avatar), mode=1) as live:
         future = io_loop().submit(live.avatar_stream.say("Talk for a long time."))
-        import time
-
-        time.sleep(0.1)
+        wait_until(lambda: live.recorder.filter(EventKind.AUDIO_START), 5, "the avatar speaking")
         ack_ = live.interrupt()
         reply = future.result(5)
     assert ack_.ok and reply.interrupted and not reply.complete and reply.reason == "interrupted"
@@ -210,15 +212,11 @@ def test_server_disconnect_fails_the_waiting_call_and_closes_the_stream() -> Non
     fake = FakeTransport(responder=lambda m, s: [])
     live = open_live(fake, mode=1)
     future = io_loop().submit(live.avatar_stream.say("Are you there?"))
-    import time
-
-    time.sleep(0.1)
+    wait_until(lambda: live.recorder.filter(EventKind.CHAT_SENT), 5, "the message sent")
     io_loop().call_soon(fake.drop, "server went away")
     with pytest.raises(ReplyIncompleteError, match="server went away"):
         future.result(5)
-    deadline = time.time() + 5
-    while not live.closed and time.time() < deadline:
-        time.sleep(0.01)
+    live.wait_closed(5)  # signalled, not polled
     assert live.closed
     with pytest.raises(StreamClosedError):
         live.say("Hello?")
@@ -315,9 +313,7 @@ def test_interrupt_while_a_long_message_is_still_being_sent_stops_its_remaining_
     text = "A long message that needs many chunks to travel. " * 80  # ~4 KB: 5 chunks, ~0.7 s of Agora pacing
     with open_live(fake, mode=1) as live:
         future = io_loop().submit(live.avatar_stream.say(text))
-        deadline = time.monotonic() + 5
-        while len([b for b in fake.sent if b"chat" in b]) < 1 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda: any(b"chat" in b for b in fake.sent), 5, "the first chunk sent")
         live.interrupt()
         reply = future.result(5)
     chat_chunks = [b for b in fake.sent if b"chat" in b]
@@ -349,7 +345,7 @@ def test_a_caller_that_gives_up_leaves_one_marked_record_and_no_unretrieved_erro
 
     with open_live(FakeTransport(slow_avatar), mode=1) as live:
         future = io_loop().submit(live.avatar_stream.say("I will be abandoned."))
-        time.sleep(0.05)
+        wait_until(lambda: live.recorder.filter(EventKind.CHAT_SENT), 5, "the message sent")
         future.cancel()  # the caller gives up while the reply is on its way
         assert live.say("Next one.").text == "Next one."  # the stream carries on
         done = live.recorder.filter(EventKind.REPLY_DONE)
@@ -360,7 +356,11 @@ def test_a_caller_that_gives_up_leaves_one_marked_record_and_no_unretrieved_erro
 def test_a_message_the_avatar_rejects_fails_at_once_and_does_not_take_the_next_reply() -> None:
     def picky_avatar(message: dict[str, Any], state: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
         if message["type"] == "chat" and "forbidden" in message["pld"]["text"]:
-            error = {"v": 2, "type": "event", "pld": {"event": "error", "code": 1003, "msg": "over budget"}}
+            error: dict[str, Any] = {
+                "v": 2,
+                "type": "event",
+                "pld": {"event": "error", "code": 1003, "msg": "over budget"},
+            }
             error["pld"]["ref_mid"] = message["mid"]
             return [(0.002, error)]
         return echo_avatar(message, state)
