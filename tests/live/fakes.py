@@ -24,7 +24,7 @@ _END = object()
 
 def queued(live: Any, n: int) -> bool:
     """Whether ``n`` messages have been queued on ``live`` (a LiveSession): each has its transcript line."""
-    return sum(e.role == "you" for e in live.transcript) >= n
+    return bool(sum(e.role == "you" for e in live.transcript) >= n)
 
 
 def bot_chunk(mid: str, idx: int, text: str, fin: bool, sender: str = "bot") -> dict[str, Any]:
