@@ -51,7 +51,16 @@ from akool_lab.protocol._messages import (
 )
 from akool_lab.protocol._pacing import Pacer
 from akool_lab.protocol._reassembly import ReassembledReply, Reassembler
-from akool_lab.protocol.limits import AGORA, LIVEKIT, PROVIDERS, TRTC, WEBSOCKET, ProviderBudget, budget_for
+from akool_lab.protocol.limits import (
+    AGORA,
+    LIVEKIT,
+    LIVEKIT_UNPACED,
+    PROVIDERS,
+    TRTC,
+    WEBSOCKET,
+    ProviderBudget,
+    budget_for,
+)
 
 __all__ = [
     "ACK_OK",
@@ -59,6 +68,7 @@ __all__ = [
     "AGORA",
     "EXPRESSIONS",
     "LIVEKIT",
+    "LIVEKIT_UNPACED",
     "MODES",
     "PROTOCOL_VERSION",
     "PROVIDERS",

@@ -19,7 +19,7 @@ from akool_lab.errors import (
 )
 from akool_lab.events import EventKind
 from akool_lab.live import AvatarStream, LiveSession, io_loop
-from akool_lab.protocol.limits import LIVEKIT
+from akool_lab.protocol.limits import LIVEKIT, LIVEKIT_UNPACED
 
 from .._wait import wait_until
 from .fakes import FakeTransport, ack, bot_chunk, echo_avatar, event, queued
@@ -95,12 +95,33 @@ def test_long_text_is_chunked_under_the_budget_and_paced() -> None:
     assert reply.text == text
 
 
-def test_livekit_budget_is_not_paced() -> None:
+def test_livekit_is_paced_like_the_demo_unless_the_user_opts_out() -> None:
+    text = "Word " * 600  # ~3 KB: four 960 B chunks
     fake = FakeTransport(budget=LIVEKIT)
     with open_live(fake, mode=1) as live:
-        reply = live.say("Word " * 600)
-    assert reply.timings.chunks >= 3 and reply.timings.send_span_ms is not None
-    assert reply.timings.send_span_ms < 100
+        paced = live.say(text)
+    with open_live(FakeTransport(budget=LIVEKIT_UNPACED), mode=1) as live:
+        unpaced = live.say(text)
+    assert paced.timings.chunks >= 3 and all(len(b) <= 960 for b in fake.sent)  # 960 B chunks kept
+    assert paced.timings.send_span_ms is not None and paced.timings.send_span_ms > 250  # ~160 ms per further chunk
+    assert unpaced.timings.send_span_ms is not None and unpaced.timings.send_span_ms < 100
+
+
+def test_livekit_transport_paces_by_default_and_not_when_asked() -> None:
+    from akool_lab.transport._livekit import LiveKitTransport
+
+    assert LiveKitTransport("wss://lk.test", "t").budget == LIVEKIT
+    assert LiveKitTransport("wss://lk.test", "t", pace=False).budget == LIVEKIT_UNPACED
+
+
+def test_set_params_drops_empty_fields_and_forwards_unknown_vparams_with_a_warning() -> None:
+    fake = FakeTransport()
+    with open_live(fake) as live:
+        with pytest.warns(UserWarning, match="elevenlabs_settings"):
+            ack_ = live.set_params(lang="", bgurl="", vparams={"speed": 1.1, "elevenlabs_settings": {"stability": 0.4}})
+        assert ack_.ok
+    (sent,) = fake.sent_messages()
+    assert sent["pld"]["data"] == {"vparams": {"speed": 1.1, "elevenlabs_settings": {"stability": 0.4}}}
 
 
 def test_duplicated_and_reordered_reply_chunks_give_the_text_once_in_order() -> None:
