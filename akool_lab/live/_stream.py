@@ -35,7 +35,7 @@ from akool_lab.events import EventKind, Recorder
 from akool_lab.live._llm import ChatTurn, SentenceSplitter, llm_pieces, now_ns
 from akool_lab.live._loop import IOLoop, io_loop
 from akool_lab.live._types import Ack, Reply, TranscriptEntry, derive_timings
-from akool_lab.transport import Transport
+from akool_lab.transport import Frame, Transport
 
 __all__ = ["EVENTS", "AvatarStream"]
 
@@ -135,6 +135,7 @@ class AvatarStream:
         self._users: dict[str, TranscriptEntry] = {}  # the transcript entry of each user utterance
         self._queue: asyncio.Queue[_Message | _Command] | None = None
         self._order_lock: asyncio.Lock | None = None
+        self._send_lock: asyncio.Lock | None = None
         self._link_up: asyncio.Event | None = None
         self._closed_event: asyncio.Event | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -172,6 +173,7 @@ class AvatarStream:
     async def _open(self) -> None:
         self._queue = asyncio.Queue()
         self._order_lock = asyncio.Lock()
+        self._send_lock = asyncio.Lock()
         self._link_up = asyncio.Event()
         self._closed_event = asyncio.Event()
         self._record(EventKind.CONNECT_START, transport=self._transport.describe())
@@ -521,8 +523,16 @@ class AvatarStream:
             )
             self._messages[mid] = message
             self.transcript.append(TranscriptEntry("you", text, mid, time.time(), done=True))
-            self._queue.put_nowait(message)
             self._reschedule()
+            assert self._send_lock is not None
+            if len(chunks) == 1 and self._queue.empty() and not self._send_lock.locked():
+                # Nothing queued and nothing being sent: a one-chunk message goes from here, sparing the send loop's
+                # wake-up (one loop iteration). (If its caller gives up while it waits for its pacing slot, it is
+                # simply not sent; a longer message goes through the send loop, which never sends half of one.)
+                async with self._send_lock:
+                    await self._send_message(message)
+            else:
+                self._queue.put_nowait(message)
         try:
             return await message.future
         except asyncio.CancelledError:
@@ -556,44 +566,48 @@ class AvatarStream:
         return ack
 
     async def _send_loop(self) -> None:
-        assert self._queue is not None
-        conv = self._conv
-        kernel = self._transport.clock == "kernel"
+        assert self._queue is not None and self._send_lock is not None
         while True:
             job = await self._queue.get()
-            if isinstance(job, _Command):
-                await self._send_command(job)
-                continue
-            if job.future.done() or job.mid not in self._messages:
-                continue  # cancelled by its caller (or out of time) before its turn
-            conv.begin_sending(job.mid)
-            sent = 0
-            try:
-                for chunk in job.chunks:
-                    await self._pace(len(chunk))
-                    if conv.is_interrupted(job.mid):
-                        break  # interrupt() came while pacing: the rest of this message is not sent
-                    t_ns = await self._send_when_linked(chunk, retry=sent == 0)
-                    sent += 1
-                    self._record(
-                        EventKind.CHAT_SENT,
-                        t_ns=t_ns,
-                        mid=job.mid,
-                        idx=sent - 1,
-                        fin=sent == len(job.chunks),
-                        bytes=len(chunk),
-                        intent=job.intent,
-                        text_chars=len(job.text) if sent == 1 else 0,
-                    )
-                    conv.chunk_sent(job.mid, t_ns if kernel else _perf_ns(), t_ns)
-            except StreamClosedError as exc:
-                job.error = exc
-                self._handle(conv.stop_sending(job.mid, _perf_ns(), str(exc)))
-                continue
-            self._messages_sent += 1
-            if sent < len(job.chunks):
-                self._handle(conv.stop_sending(job.mid, _perf_ns(), "interrupted before it was fully sent"))
-            self._reschedule()
+            async with self._send_lock:  # one sender at a time: the queue's order is the wire's order
+                if isinstance(job, _Command):
+                    await self._send_command(job)
+                else:
+                    await self._send_message(job)
+
+    async def _send_message(self, job: _Message) -> None:
+        if job.future.done() or job.mid not in self._messages:
+            return  # cancelled by its caller (or out of time) before its turn
+        conv = self._conv
+        kernel = self._transport.clock == "kernel"
+        conv.begin_sending(job.mid)
+        sent = 0
+        try:
+            for chunk in job.chunks:
+                await self._pace(len(chunk))
+                if conv.is_interrupted(job.mid):
+                    break  # interrupt() came while pacing: the rest of this message is not sent
+                t_ns = await self._send_when_linked(chunk, retry=sent == 0)
+                sent += 1
+                self._record(
+                    EventKind.CHAT_SENT,
+                    t_ns=t_ns,
+                    mid=job.mid,
+                    idx=sent - 1,
+                    fin=sent == len(job.chunks),
+                    bytes=len(chunk),
+                    intent=job.intent,
+                    text_chars=len(job.text) if sent == 1 else 0,
+                )
+                conv.chunk_sent(job.mid, t_ns if kernel else _perf_ns(), t_ns)
+        except StreamClosedError as exc:
+            job.error = exc
+            self._handle(conv.stop_sending(job.mid, _perf_ns(), str(exc)))
+            return
+        self._messages_sent += 1
+        if sent < len(job.chunks):
+            self._handle(conv.stop_sending(job.mid, _perf_ns(), "interrupted before it was fully sent"))
+        self._reschedule()
 
     async def _send_when_linked(self, data: bytes, *, retry: bool) -> int:
         """Send ``data``; while a reconnect is under way, wait for it, and resend a message that provably did not
@@ -649,10 +663,14 @@ class AvatarStream:
                 conv = self._conv
                 transport = self._transport
                 kernel = transport.clock == "kernel"
+                # Frames handed over from the transport's read callback skip two task wake-ups per frame; those it
+                # cannot push (and the end of the channel) still come through frames().
+                transport.set_receiver(self._on_pushed)
                 async for frame in transport.frames():
                     t_ns = frame.t_ns
                     self._handle(conv.feed(frame.data, t_ns if kernel else _perf_ns(), t_ns))
                     self._reschedule()
+                transport.set_receiver(None)
                 if self._state != "open":
                     return
                 reason = self._transport.close_reason or "the connection dropped"
@@ -665,19 +683,35 @@ class AvatarStream:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a broken transport: surface it to every waiter and to the user
+            await self._fail(exc)
+
+    def _on_pushed(self, frame: Frame) -> None:
+        if self._failure is not None:
+            return
+        try:
+            t_ns = frame.t_ns
+            now = t_ns if frame.clock == "kernel" else _perf_ns()
+            self._handle(self._conv.feed(frame.data, now, t_ns))
+            self._reschedule()
+        except Exception as exc:  # a bug: it must not reach the transport's read callback, but the user
             self._failure = exc
-            _log.error("akool_lab: the receive loop of %r failed", self, exc_info=exc)
-            self._record(EventKind.ERROR, where="receive", type=type(exc).__name__, message=str(exc))
-            self._fail_pending(StreamError(f"the stream failed: {exc!r}"))
-            self._emit("error", exc)
-            self._close_reason = f"failed: {exc!r}"
-            self._set_closed()
-            current = asyncio.current_task()
-            for task in self._tasks:
-                if task is not current:
-                    task.cancel()  # the send loop: nothing will be sent any more
-            with contextlib.suppress(Exception):
-                await self._transport.close()
+            self._transport.set_receiver(None)
+            self._closing = asyncio.get_running_loop().create_task(self._fail(exc))
+
+    async def _fail(self, exc: Exception) -> None:
+        self._failure = exc
+        _log.error("akool_lab: the receive loop of %r failed", self, exc_info=exc)
+        self._record(EventKind.ERROR, where="receive", type=type(exc).__name__, message=str(exc))
+        self._fail_pending(StreamError(f"the stream failed: {exc!r}"))
+        self._emit("error", exc)
+        self._close_reason = f"failed: {exc!r}"
+        self._set_closed()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()  # nothing will be sent or received any more
+        with contextlib.suppress(Exception):
+            await self._transport.close()
 
     async def _try_reconnect(self, reason: str) -> bool:
         if self._reconnect is None:
