@@ -13,14 +13,17 @@ from akool_lab.protocol._messages import PROTOCOL_VERSION, Ack, ChatChunk, Comma
 
 __all__ = ["decode", "dumps", "encode", "new_mid"]
 
-# A per-process counter makes ids unique within the process without reading a clock; the random suffix keeps two
-# processes (two kernels on one session) apart. Short on purpose: every chat chunk repeats its mid.
+# A per-process counter makes ids unique within the process without reading a clock; a random suffix drawn once
+# per process keeps two processes (two kernels on one session) apart without a system call per id. Short on purpose:
+# every chat chunk repeats its mid.
 _counter = itertools.count(1)
+_PROCESS = secrets.token_hex(3)
 
 
 def new_mid() -> str:
-    """A fresh message id such as ``"msg-1-9f3a"``: unique within the process, and unlikely to collide across them."""
-    return f"msg-{next(_counter):x}-{secrets.token_hex(2)}"
+    """A fresh message id such as ``"msg-1-9f3a2c"``: unique within the process, and unlikely to collide across
+    processes (their random suffixes differ)."""
+    return f"msg-{next(_counter):x}-{_PROCESS}"
 
 
 def dumps(obj: Any) -> bytes:

@@ -1,7 +1,8 @@
 """The conversation over the data channel as a sans-IO state machine: which reply, ack and audio event belongs to
 which message.
 
-Nothing here reads a clock, sleeps or touches a socket (the h11 way). The caller tells the machine what it sent
+Nothing here reads a clock, sleeps or touches a socket (the h11 way). The events it returns are plain records:
+treat them as read-only. The caller tells the machine what it sent
 and when (:meth:`Conversation.add_message`, :meth:`~Conversation.chunk_sent`, :meth:`~Conversation.command_sent`),
 feeds it every received frame with its arrival time (:meth:`~Conversation.feed`), and calls
 :meth:`~Conversation.expire` once :meth:`~Conversation.next_deadline` has passed. Each call returns the events
@@ -81,7 +82,7 @@ _WORD = re.compile(r"\w+")
 # ---------------------------------------------------------------------------------------------------------- events
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class ConversationReply:
     """How one reply ended, with every raw timestamp (ns on the caller's clock) needed for its timings."""
 
@@ -119,7 +120,7 @@ class ConversationReply:
     """``(code, msg)`` of an ``error`` event that rejected the owner message."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class ReplyPiece:
     """A new (not duplicate) chunk of the avatar's text."""
 
@@ -132,7 +133,7 @@ class ReplyPiece:
     t_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class UserSpeech:
     """A chunk of what the avatar heard the user say (``from: "user"``)."""
 
@@ -146,7 +147,7 @@ class UserSpeech:
     t_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class AudioEvent:
     """``audio_start`` or ``audio_end``, attributed when possible."""
 
@@ -157,14 +158,14 @@ class AudioEvent:
     attributed: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class ReplyEnded:
     """A reply ended (or a sent message ended without one)."""
 
     reply: ConversationReply
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class AckMatched:
     """A command's ack."""
 
@@ -178,7 +179,7 @@ class AckMatched:
     """``"mid"``, ``"cmd"`` (the ack had no usable ``mid``) or ``"oldest"`` (it named no command either)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class CommandUnacked:
     """A command ended without an ack."""
 
@@ -193,7 +194,7 @@ class CommandUnacked:
     """True when this is an error for the caller (any command but a non-strict interrupt)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class UnmatchedAck:
     """An ack for no pending command (a duplicate, a late one, or one for another client)."""
 
@@ -202,7 +203,7 @@ class UnmatchedAck:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class ServerError:
     """An ``error`` event; :attr:`rejected` names a sent message it ended (``pld.ref_mid``)."""
 
@@ -213,7 +214,7 @@ class ServerError:
     t_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class OtherEvent:
     """An event whose name this package does not interpret (kept whole, ignored for the conversation)."""
 
@@ -223,7 +224,7 @@ class OtherEvent:
     t_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every frame, and frozen init is several times slower
 class Ignored:
     """A frame, or part of one, that changed nothing, and why."""
 
@@ -351,15 +352,22 @@ class _Slot:
         return bool(self.parts or self.unindexed)
 
     def missing(self) -> tuple[int, ...]:
-        if not self.parts:
+        parts = self.parts
+        if not parts:
             return ()
-        top = self.fin_idx if self.fin_idx is not None else max(self.parts)
-        return tuple(i for i in range(top + 1) if i not in self.parts)
+        top = self.fin_idx if self.fin_idx is not None else max(parts)
+        if len(parts) == top + 1 and top in parts:  # the usual case: 0..top all there (and nothing beyond)
+            return ()
+        return tuple(i for i in range(top + 1) if i not in parts)
 
     def text(self) -> str:
         if self.indexed:
-            order = sorted(i for i in self.parts if self.fin_idx is None or i <= self.fin_idx)
-            return "".join(self.parts[i][0] for i in order)
+            parts = self.parts
+            if len(parts) == 1:
+                ((idx, (text, _)),) = parts.items()
+                return text if self.fin_idx is None or idx <= self.fin_idx else ""
+            order = sorted(i for i in parts if self.fin_idx is None or i <= self.fin_idx)
+            return "".join(parts[i][0] for i in order)
         # Some chunks had no idx: arrival order for all (the official clients' rule).
         return "".join(text for text, _ in self.unindexed)
 
@@ -865,6 +873,7 @@ class Conversation:
 
     def next_deadline(self) -> int | None:
         """When :meth:`expire` must next be called (ns), or ``None`` when nothing is waiting."""
+        # Called after every frame by a driver: kept to plain loops over (almost always) one or two items.
         best: int | None = None
         for message in self._messages.values():
             if best is None or message.deadline < best:
@@ -876,10 +885,11 @@ class Conversation:
             due = self._slot_deadline(slot)
             if due is not None and (best is None or due < best):
                 best = due
-        for utterance in self._users.values():
-            due = utterance.last_ns + self.quiet_ns
-            if best is None or due < best:
-                best = due
+        if self._users:
+            for utterance in self._users.values():
+                due = utterance.last_ns + self.quiet_ns
+                if best is None or due < best:
+                    best = due
         return best
 
     def expire(self, now: int) -> list[ConversationEvent]:
@@ -916,19 +926,20 @@ class Conversation:
     # ------------------------------------------------------------------------------------------------ internals
 
     def _slot_deadline(self, slot: _Slot) -> int | None:
-        due: list[int] = []
-        if _orphan(slot):
-            due.append(slot.start_ns + self.unsolicited_timeout_ns)
+        due: int | None = None
+        if slot.owner is None or slot.owner.ended:
+            due = slot.start_ns + self.unsolicited_timeout_ns
         if slot.text_done_ns is None:
-            speaking = slot.audio_start_ns is not None and slot.audio_end_ns is None
-            if not speaking:
-                due.append(slot.last_ns + self.quiet_ns)
+            if slot.audio_start_ns is None or slot.audio_end_ns is not None:  # not speaking: the quiet period runs
+                quiet = slot.last_ns + self.quiet_ns
+                due = quiet if due is None or quiet < due else due
         elif slot.audio_end_ns is None:
-            if slot.interrupt_deadline is not None:
-                due.append(slot.interrupt_deadline)
-            elif slot.audio_start_ns is None:
-                due.append(slot.text_done_ns + self.audio_grace_ns)
-        return min(due) if due else None
+            wait = slot.interrupt_deadline
+            if wait is None and slot.audio_start_ns is None:
+                wait = slot.text_done_ns + self.audio_grace_ns
+            if wait is not None and (due is None or wait < due):
+                due = wait
+        return due
 
     def _advance(self, slot: _Slot, now: int, events: list[ConversationEvent]) -> None:
         """Move one reply forward: end its text, deliver it, close it, as its state and ``now`` allow."""
@@ -1097,7 +1108,12 @@ class Conversation:
 
     def _add_cause(self, at: int, cause: _Msg | _UserTurn) -> None:
         self._seq += 1
-        bisect.insort(self._causes, (at, self._seq, cause), key=lambda item: (item[0], item[1]))
+        item = (at, self._seq, cause)
+        causes = self._causes
+        if not causes or causes[-1][0] <= at:
+            causes.append(item)  # the usual case: causes come in time order
+        else:
+            bisect.insort(causes, item, key=lambda c: (c[0], c[1]))
 
     def _drop_cause(self, message: _Msg) -> None:
         for i, (_, _, cause) in enumerate(self._causes):
