@@ -13,6 +13,7 @@ events and callbacks, and wakes the machine at its next deadline with one ``loop
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import time
@@ -33,7 +34,7 @@ from akool_lab.errors import (
 )
 from akool_lab.events import EventKind, Recorder
 from akool_lab.live._llm import ChatTurn, SentenceSplitter, llm_pieces, now_ns
-from akool_lab.live._loop import IOLoop, io_loop
+from akool_lab.live._loop import HANDOFF, IOLoop, io_loop
 from akool_lab.live._types import Ack, Reply, TranscriptEntry, derive_timings
 from akool_lab.transport import Frame, Transport
 
@@ -60,6 +61,7 @@ class _Message:
     timeout: float
     on_piece: Callable[[str | None], None] | None = None  # for stream()
     error: BaseException | None = None  # the exception its caller gets, when one is already known
+    handoff: concurrent.futures.Future[Any] | None = None  # a blocked caller's future, completed directly
 
 
 @dataclass(eq=False, repr=False)  # cheap default repr
@@ -421,6 +423,7 @@ class AvatarStream:
         return await self._io.wrap(asyncio.wait_for(self._chat(self._llm, user_text, timeout), timeout))
 
     async def _chat(self, fn: Callable[[str], Any], user_text: str, timeout: float) -> ChatTurn:
+        HANDOFF.set(None)  # a blocked caller waits for the ChatTurn, never for one of its replies
         self._check_usable()
         turn = proto.new_mid()
         self.transcript.append(TranscriptEntry("user", user_text, turn, time.time(), done=True))
@@ -504,6 +507,9 @@ class AvatarStream:
             # Generous by default: speech takes time (about 0.5 s per word at the slowest speed).
             timeout = 30.0 + 0.5 * len(text.split())
         wanted_mode = 2 if intent == "ask" else 1
+        handoff = HANDOFF.get()
+        if handoff is not None:
+            HANDOFF.set(None)  # only this call's reply may complete it, not a call started from here
         assert self._order_lock is not None and self._queue is not None
         loop = asyncio.get_running_loop()
         async with self._order_lock:  # FIFO: concurrent calls keep their order, mode switches included
@@ -511,7 +517,7 @@ class AvatarStream:
                 await self._command(
                     proto.encode_set_params(mode=wanted_mode), "set-params", None, new_mode=wanted_mode, ordered=True
                 )
-            message = _Message(mid, text, intent, chunks, loop.create_future(), timeout, on_piece)
+            message = _Message(mid, text, intent, chunks, loop.create_future(), timeout, on_piece, handoff=handoff)
             self._conv.add_message(
                 mid,
                 text,
@@ -974,6 +980,10 @@ class AvatarStream:
             future.set_exception(TimeoutError(f"the reply to {message.intent}({message.mid})", message.timeout))
         elif reply.complete or reply.interrupted:
             future.set_result(reply)
+            if message.handoff is not None:
+                # The blocked caller gets its reply now, not after the coroutines return it (a loop iteration later).
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    message.handoff.set_result(reply)
             self._emit("reply", reply)
         else:
             future.set_exception(

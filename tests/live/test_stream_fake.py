@@ -317,6 +317,15 @@ def test_llm_sentences_are_streamed_to_the_avatar_and_timed() -> None:
     assert live.recorder.filter(EventKind.LLM_FIRST_TOKEN)
 
 
+def test_an_early_handoff_completes_a_blocked_say_with_its_reply_and_never_a_chat_with_one() -> None:
+    with open_live(FakeTransport(), mode=1) as live:
+        reply = io_loop().run(live.avatar_stream.say("Handed over."), 5, "say", early=True)
+        live.use_llm(lambda text: ["One. ", "Two."])
+        turn = io_loop().run(live.avatar_stream.chat("go"), 10, "chat", early=True)
+    assert reply.text == "Handed over."
+    assert type(turn).__name__ == "ChatTurn" and [r.text for r in turn.replies] == ["One. ", "Two."]
+
+
 def test_async_generator_llm_is_supported() -> None:
     async def llm(text: str) -> Any:
         for piece in ["Async ", "answer."]:
