@@ -805,11 +805,23 @@ class AvatarStream:
         self._record(EventKind.SERVER_EVENT, t_ns=event.t_ns, mid=event.mid, event=event.name, **_jsonable(payload))
 
     def _on_ignored(self, event: proto.Ignored) -> None:
-        if event.message is None:  # bytes that did not decode: an error worth seeing, not a fatal one
+        message = event.message
+        if message is None:  # bytes that did not decode: an error worth seeing, not a fatal one
             exc = ProtocolError(event.reason, event.data)
             self._record(EventKind.ERROR, t_ns=event.t_ns, where="decode", type="ProtocolError", message=str(exc))
             self._emit("error", exc)
-        # Other ignored frames (duplicates, echoes, other versions) change nothing, as with the official clients.
+            return
+        # Other ignored frames (duplicates, echoes, other versions, unknown types) change nothing, as with the
+        # official clients; they are recorded with the reason, so that a dialect nobody expected shows up.
+        mid = getattr(message, "mid", None)
+        self._record(
+            EventKind.SERVER_EVENT,
+            t_ns=event.t_ns,
+            mid=mid if isinstance(mid, str) else None,
+            event="ignored",
+            reason=event.reason,
+            message_type=type(message).__name__,
+        )
 
     def _entry(self, key: str) -> TranscriptEntry:
         entry = self._entries.get(key)

@@ -34,7 +34,8 @@ take any inbound command with ``pld.code`` as an ack:
    echo of what the user said) belongs to that message.
 6. **Audio events.** ``audio_start``/``audio_end`` belong to the reply whose ``mid`` they carry, else to the oldest
    reply that has not started (ended) speaking; an ``audio_start`` with no reply yet opens the reply of the oldest
-   cause.
+   cause, which the first chunk of text then joins, unless the ``audio_start`` named another ``mid`` (an audio
+   event's ``mid`` is taken to be its reply's, as in the simulator).
 7. **Interrupt.** Sending ``interrupt`` cuts every reply in flight (interrupted, with the text that arrived) and
    stops the message being sent. Without an ack, the interrupt completes at the next ``audio_end`` (plus half a
    second for a late ack) or after its timeout and says it was not acknowledged (:attr:`CommandUnacked.fatal` False); ``strict_interrupt=True`` makes
@@ -50,7 +51,7 @@ import bisect
 import re
 from collections import OrderedDict, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from akool_lab.errors import ProtocolError, ValidationError
@@ -99,7 +100,9 @@ class ConversationReply:
     final_ns: int | None
     """When the last chunk of a complete text arrived (``None`` if incomplete or not echoed)."""
     audio_start_ns: int | None
+    """When its ``audio_start`` arrived (``None`` if none did)."""
     audio_end_ns: int | None
+    """When its ``audio_end`` arrived (``None`` if none did)."""
     complete: bool
     """The whole reply arrived (and, for an owner waiting for ``audio_end``, it finished speaking)."""
     interrupted: bool = False
@@ -711,13 +714,15 @@ class Conversation:
             if own.slot is not None:
                 return own.slot
             return self._open(own, now)
-        # A reply whose audio_start came first (and named this mid, or nothing usable).
+        # A reply whose audio_start came first: the one that named this mid, else the oldest that named none (an
+        # audio event's mid is its reply's mid, as in the simulator: one naming another mid is another reply's).
         waiting = [s for s in self._slots if s.reply_mid is None and not s.has_text]
         for slot in waiting:
             if slot.audio_mid == chunk.mid:
                 return slot
-        if waiting:
-            return waiting[0]
+        for slot in waiting:
+            if slot.audio_mid is None:
+                return slot
         cause = self._take_cause(now, chunk)
         return self._open(cause, now)
 
@@ -1178,8 +1183,6 @@ def _orphan(slot: _Slot) -> bool:
 
 
 def _with_interrupted(reply: ConversationReply) -> ConversationReply:
-    from dataclasses import replace
-
     return replace(reply, interrupted=True, complete=False)
 
 

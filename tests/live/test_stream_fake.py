@@ -326,6 +326,25 @@ def test_an_early_handoff_completes_a_blocked_say_with_its_reply_and_never_a_cha
     assert type(turn).__name__ == "ChatTurn" and [r.text for r in turn.replies] == ["One. ", "Two."]
 
 
+def test_frames_not_understood_are_recorded_as_ignored_and_the_stream_goes_on() -> None:
+    fake = FakeTransport()
+    errors: list[BaseException] = []
+    with open_live(fake, mode=1) as live:
+        live.on("error", errors.append)
+        for frame in (
+            b"not json",
+            {"v": 3, "type": "chat", "mid": "x", "pld": {"text": "future"}},
+            {"v": 2, "type": "telemetry", "pld": {}},
+            {"v": 2, "type": "command", "mid": "e1", "pld": {"cmd": "set-params", "data": {}}},
+        ):
+            io_loop().call_soon(fake.inject, frame)
+        assert live.say("Still fine.").text == "Still fine."
+    ignored = [e.data["reason"] for e in live.recorder.filter(EventKind.SERVER_EVENT) if e.data["event"] == "ignored"]
+    assert any("version 3" in r for r in ignored) and any("telemetry" in r for r in ignored)
+    assert any("echo" in r for r in ignored)
+    assert [type(e).__name__ for e in errors] == ["ProtocolError"]  # the undecodable bytes, reported, not fatal
+
+
 def test_async_generator_llm_is_supported() -> None:
     async def llm(text: str) -> Any:
         for piece in ["Async ", "answer."]:

@@ -221,6 +221,13 @@ def run(script: dict[str, Any], extra: list[tuple[int, bytes]] = ()) -> list[Con
     return events
 
 
+def _describe(script: dict[str, Any]) -> str:
+    lines = [repr(script["dialect"])]
+    lines += [f"send {m['mid']} at {m['at']} echo={m['echo']} until={m['until']}" for m in script["messages"]]
+    lines += [f"{f.at}: {f.data.decode()}" for f in script["frames"]]
+    return "\n".join(lines)
+
+
 def _ended(events: list[ConversationEvent]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for e in events:
@@ -240,7 +247,7 @@ def test_with_duplicates_and_reordering_every_reply_goes_to_its_message(script: 
         reply = replies[0]
         assert reply.complete or reply.reason
         if reply.reply_mid is not None:
-            assert reply.reply_mid == script["expected"][mid], (mid, reply)
+            assert reply.reply_mid == script["expected"][mid], (mid, reply, _describe(script))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
