@@ -3,9 +3,10 @@
 - ``rest_overhead_ratio``: median of ``client.sessions.get(id)`` / median of a raw ``httpx.Client.get`` of the same
   URL with the same headers, interleaved, same process, simulator in its own process (zero-delay profile).
 - ``stream_overhead_ratio``: median round trip of ``live.say(text)`` / median of a raw ``websockets`` client sending
-  the same frame and waiting for the same final frame (``audio_end``), zero-delay profile. Both sessions use the
-  ``livekit`` budget, which needs no pacing: with Agora's 5,760 B/s every correct client waits the same pacing
-  delay, which is the provider's rule, not the toolkit's cost (it is measured per message as ``send_span_ms``).
+  the same frame and waiting for the same final frame (``audio_end``), zero-delay profile. Both sessions are
+  ``livekit`` sessions with pacing turned off (``LIVEKIT_UNPACED``): paced at the demo's 5,760 B/s, every correct
+  client waits the same pacing delay, which is the provider's rule, not the toolkit's cost (it is measured per
+  message as ``send_span_ms``).
 - ``import_ratio``: median wall time of ``python -c "from akool_lab import AkoolClient"`` (what REST code writes) /
   of ``python -c "import httpx"``; fresh interpreters, interleaved.
 - ``lab_import_ratio``: the same for ``from akool_lab import lab`` (the notebook dashboard: ipywidgets, anywidget,
@@ -34,6 +35,7 @@ from _simproc import SimProcess
 
 from akool_lab import protocol
 from akool_lab.api import AkoolClient
+from akool_lab.transport._websocket import WebSocketTransport
 
 AVATAR = "dvp_Tristan_cloth2_1080P"
 TEXT = "Hello there, this is one short sentence."
@@ -74,9 +76,12 @@ def stream_overhead_ratio(quick: bool = False) -> dict[str, Any]:
                 client.sessions.wait_until_live(s.id, timeout=30)
             raw_s = client.sessions.get(raw_s.id)
             assert raw_s.credentials is not None and raw_s.credentials.ws_url
+            ours_s = client.sessions.get(ours_s.id)
+            assert ours_s.credentials is not None and ours_s.credentials.ws_url
+            transport = WebSocketTransport(ours_s.credentials.ws_url, budget=protocol.LIVEKIT_UNPACED)
             ours: list[float] = []
             base: list[float] = []
-            with client.connect(ours_s, mode=1) as live:
+            with client.connect(ours_s, mode=1, transport=transport) as live:
                 loop = asyncio.new_event_loop()
                 ws = loop.run_until_complete(_raw_connect(raw_s.credentials.ws_url))
                 try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -22,10 +23,17 @@ from typing import Any, TypeVar
 
 from akool_lab.errors import StreamError, TimeoutError
 
-__all__ = ["IOLoop", "io_loop"]
+__all__ = ["HANDOFF", "IOLoop", "io_loop"]
 
 T = TypeVar("T")
 _log = logging.getLogger("akool_lab.live")
+
+#: Inside a coroutine run by ``IOLoop.run(..., early=True)``: the thread-safe future that its caller blocks on. The
+#: coroutine may complete it itself (with its own return value, never another) as soon as that value is known, one
+#: loop iteration before returning; it must take it out (``HANDOFF.set(None)``) so that nothing it starts sees it.
+HANDOFF: contextvars.ContextVar[concurrent.futures.Future[Any] | None] = contextvars.ContextVar(
+    "akool_lab_handoff", default=None
+)
 
 
 class IOLoop:
@@ -108,11 +116,12 @@ class IOLoop:
             raise StreamError("the akool_lab I/O loop has shut down (the interpreter is exiting)")
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str, *, early: bool = False) -> T:
         """Run ``coro`` on the I/O loop and block until it finishes.
 
         On timeout the coroutine is cancelled and ``akool_lab.errors.TimeoutError`` names ``what``. Calling this
-        from the I/O thread itself would deadlock, so it raises instead.
+        from the I/O thread itself would deadlock, so it raises instead. With ``early``, ``coro`` finds the future
+        its caller waits on in :data:`HANDOFF` and may complete it before it returns.
         """
         if self.in_loop_thread():
             coro.close()
@@ -145,7 +154,13 @@ class IOLoop:
             for task in tasks:
                 task.cancel()
 
-        self.loop.call_soon_threadsafe(lambda: tasks.append(self.loop.create_task(runner())))
+        if early:
+            context = contextvars.copy_context()
+            context.run(HANDOFF.set, future)
+            # The task copies the context of the callback that creates it (create_task(context=) is 3.11+).
+            self.loop.call_soon_threadsafe(lambda: tasks.append(self.loop.create_task(runner())), context=context)
+        else:
+            self.loop.call_soon_threadsafe(lambda: tasks.append(self.loop.create_task(runner())))
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:

@@ -42,7 +42,7 @@ class LiveSession:
         self._io = loop or io_loop()
         self._on_close = on_close
 
-    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str) -> T:
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str, *, early: bool = False) -> T:
         transport = self._stream.transport
         if getattr(transport, "requires_idle_kernel", False) and what not in ("close()", "closing stream()"):
             # The stage's browser transport: its replies reach Python only while the kernel is idle, so a blocking
@@ -54,7 +54,7 @@ class LiveSession:
             except BaseException:
                 coro.close()
                 raise
-        return self._io.run(coro, None if timeout is None else timeout + _MARGIN_S, what)
+        return self._io.run(coro, None if timeout is None else timeout + _MARGIN_S, what, early=early)
 
     # -- state --------------------------------------------------------------------------------------
 
@@ -101,12 +101,13 @@ class LiveSession:
     def say(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> Reply:
         """Have the avatar speak ``text`` verbatim (mode 1); see :meth:`AvatarStream.say`."""
         budget = timeout if timeout is not None else 30.0 + 0.5 * len(str(text).split())
-        return self._run(self._stream.say(text, timeout=budget, until=until), budget, "say()")
+        # early: the reply reaches this thread as soon as it is complete (AvatarStream._converse hands it over).
+        return self._run(self._stream.say(text, timeout=budget, until=until), budget, "say()", early=True)
 
     def ask(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> Reply:
         """Ask the avatar a question (mode 2); see :meth:`AvatarStream.ask`."""
         budget = timeout if timeout is not None else 30.0 + 0.5 * len(str(text).split())
-        return self._run(self._stream.ask(text, timeout=budget, until=until), budget, "ask()")
+        return self._run(self._stream.ask(text, timeout=budget, until=until), budget, "ask()", early=True)
 
     def stream(self, text: str, *, intent: str = "ask", timeout: float = 60.0) -> Iterator[str]:
         """Send ``text`` and yield the reply's text pieces as they arrive (blocking iterator)."""

@@ -4,19 +4,19 @@ Everything here runs on the process's one I/O loop thread (:mod:`akool_lab.live.
 ever touched from that thread, so it needs no locks. Public coroutines may be awaited from any event loop (a
 notebook's, an async program's); they hop onto the I/O loop with :meth:`IOLoop.wrap`.
 
-How a reply is matched to the message that caused it: the avatar may answer with a ``mid`` of its own, so the
-first chunk of an unknown reply ``mid`` belongs to the oldest sent message still waiting for a reply (the avatar
-answers in order). ``audio_start``/``audio_end`` carry no id: they belong to the oldest reply that has not
-started / not finished speaking.
+The stream is a thin driver of :class:`akool_lab.protocol.Conversation`, the sans-IO state machine that decides
+which reply, ack and audio event belongs to which message (its rules: ``docs/conversation.md``). The driver sends
+(paced), hands every received frame to the machine, turns the machine's events into replies, acks, recorder
+events and callbacks, and wakes the machine at its next deadline with one ``loop.call_later`` timer: nothing polls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,9 +34,9 @@ from akool_lab.errors import (
 )
 from akool_lab.events import EventKind, Recorder
 from akool_lab.live._llm import ChatTurn, SentenceSplitter, llm_pieces, now_ns
-from akool_lab.live._loop import IOLoop, io_loop
+from akool_lab.live._loop import HANDOFF, IOLoop, io_loop
 from akool_lab.live._types import Ack, Reply, TranscriptEntry, derive_timings
-from akool_lab.transport import Transport
+from akool_lab.transport import Frame, Transport
 
 __all__ = ["EVENTS", "AvatarStream"]
 
@@ -45,56 +45,34 @@ _log = logging.getLogger("akool_lab.live")
 #: The names accepted by :meth:`AvatarStream.on`.
 EVENTS = ("chat", "reply", "user_speech", "audio_start", "audio_end", "ack", "error", "closed")
 
-# How often the housekeeping task looks for replies without ``fin``, missing acks and silent avatars.
-_TICK_S = 0.05
-# After a reply's text is complete, how long to wait for an ``audio_start`` before giving up on audio events.
-_AUDIO_START_GRACE_S = 10.0
+_NS = 1_000_000_000
+_perf_ns = time.perf_counter_ns
 
 
-@dataclass(eq=False, repr=False)  # cheap default repr: deque.remove() formats its argument
+@dataclass(eq=False, repr=False)  # cheap default repr
 class _Message:
-    """A message we sent (say/ask/llm) and everything that happened to it, in raw timestamps."""
+    """A message we send (say/ask/llm): what the caller waits on. Its conversation state is in the machine."""
 
     mid: str
     text: str
     intent: str
     chunks: list[bytes]
-    until: str  # "audio_end" or "reply"
     future: asyncio.Future[Reply]
     timeout: float
-    deadline: float  # loop.time() by which it must be done
-    sent_ns: list[int] = field(default_factory=list)
-    slot: _Slot | None = None
     on_piece: Callable[[str | None], None] | None = None  # for stream()
-    interrupted: bool = False  # an interrupt arrived while its chunks were still being sent
+    error: BaseException | None = None  # the exception its caller gets, when one is already known
+    handoff: concurrent.futures.Future[Any] | None = None  # a blocked caller's future, completed directly
 
 
-@dataclass(eq=False, repr=False)  # cheap default repr: deque.remove() formats its argument
-class _Slot:
-    """One reply of the avatar (owned by a message we sent, or unsolicited, e.g. after user speech)."""
-
-    reply_mid: str
-    owner: _Message | None
-    entry: TranscriptEntry
-    recv_ns: list[int] = field(default_factory=list)
-    seen_idx: set[int] = field(default_factory=set)
-    final_ns: int | None = None
-    result: proto.ReassembledReply | None = None
-    audio_start_ns: int | None = None
-    audio_end_ns: int | None = None
-    interrupted: bool = False
-    text_done_at: float | None = None  # loop.time() when the text completed
-    audio_end_at: float | None = None  # loop.time() when audio_end arrived
-    finished: bool = False
-
-
-@dataclass(eq=False, repr=False)  # cheap default repr: deque.remove() formats its argument
+@dataclass(eq=False, repr=False)  # cheap default repr
 class _Command:
     mid: str
     cmd: str
     data: bytes
     future: asyncio.Future[Ack]
+    timeout: float
     params: dict[str, Any] = field(default_factory=dict)  # what a set-params asked for (recorded with it)
+    error: BaseException | None = None
 
 
 class AvatarStream:
@@ -108,6 +86,9 @@ class AvatarStream:
     ...     print(reply.timings.ttfr_ms, reply.timings.speak_ms)
     ...     answer = await live.ask("What can you do?")          # mode 2: the avatar answers
     ...     ack = await live.set_params(lang="fr", vparams={"speed": 1.1})
+
+    Which reply belongs to which message, and when a reply is complete, follows the rules of
+    ``docs/conversation.md`` (as tolerant as AKool's official clients).
 
     Attributes:
         session_id: the AKool session id (``None`` when unknown).
@@ -128,6 +109,7 @@ class AvatarStream:
         fin_timeout: float = 5.0,
         ack_timeout: float = 10.0,
         connect_timeout: float = 15.0,
+        strict_interrupt: bool = False,
         loop: IOLoop | None = None,
     ) -> None:
         if mode not in (None, 1, 2):
@@ -148,24 +130,38 @@ class AvatarStream:
         self._io = loop or io_loop()
         self._listeners: dict[str, list[Callable[[Any], None]]] = {name: [] for name in EVENTS}
         self._pacer = proto.Pacer(transport.budget)
-        self._reassembler = proto.Reassembler(int(fin_timeout * 1e9))
-        self._acks = proto.AckTracker()
-        self._ack_waiters: dict[str, _Command] = {}
+        self._conv = proto.Conversation(quiet_ns=int(fin_timeout * _NS), strict_interrupt=strict_interrupt)
+        self._messages: dict[str, _Message] = {}  # sent or queued, not ended
+        self._commands: dict[str, _Command] = {}  # sent, waiting for their ack
+        self._entries: dict[str, TranscriptEntry] = {}  # the avatar's transcript entry of each open reply
+        self._users: dict[str, TranscriptEntry] = {}  # the transcript entry of each user utterance
         self._queue: asyncio.Queue[_Message | _Command] | None = None
         self._order_lock: asyncio.Lock | None = None
+        self._send_lock: asyncio.Lock | None = None
         self._link_up: asyncio.Event | None = None
-        self._messages: dict[str, _Message] = {}
-        self._awaiting: deque[_Message] = deque()
-        self._owners: dict[str, _Slot] = {}
-        self._slots: deque[_Slot] = deque()
+        self._closed_event: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None  # the machine deadline (perf_counter ns) the timer is set for
         self._tasks: list[asyncio.Task[None]] = []
         self._state = "new"  # new -> open -> closing -> closed
         self._failure: BaseException | None = None
         self._close_reason: str | None = None
         self._messages_sent = 0
-        self._sending: _Message | None = None  # the message whose chunks are being sent
         self._closing: asyncio.Task[None] | None = None  # closing after the server ended the stream
         self._llm: Callable[[str], Any] | None = None
+        # What to do with each event of the machine (a dict lookup per event: this is the hot path).
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            proto.ReplyPiece: self._on_piece,
+            proto.AudioEvent: self._on_audio,
+            proto.ReplyEnded: lambda event: self._on_reply(event.reply),
+            proto.AckMatched: self._on_ack,
+            proto.CommandUnacked: self._on_unacked,
+            proto.UserSpeech: self._on_user_speech,
+            proto.UnmatchedAck: self._on_unmatched_ack,
+            proto.ServerError: self._on_server_error,
+            proto.OtherEvent: self._on_other_event,
+            proto.Ignored: self._on_ignored,
+        }
 
     # ------------------------------------------------------------------ life cycle
 
@@ -179,12 +175,14 @@ class AvatarStream:
     async def _open(self) -> None:
         self._queue = asyncio.Queue()
         self._order_lock = asyncio.Lock()
+        self._send_lock = asyncio.Lock()
         self._link_up = asyncio.Event()
+        self._closed_event = asyncio.Event()
         self._record(EventKind.CONNECT_START, transport=self._transport.describe())
         try:
             await self._transport.connect(self._connect_timeout)
         except BaseException:
-            self._state = "closed"
+            self._set_closed()
             raise
         self._record(EventKind.CONNECTED, transport=self._transport.describe())
         self._state = "open"
@@ -193,7 +191,6 @@ class AvatarStream:
         self._tasks = [
             loop.create_task(self._receive_loop(), name="akool-lab-receive"),
             loop.create_task(self._send_loop(), name="akool-lab-send"),
-            loop.create_task(self._housekeeping(), name="akool-lab-housekeeping"),
         ]
 
     @property
@@ -232,6 +229,14 @@ class AvatarStream:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _set_closed(self) -> None:
+        self._state = "closed"
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._closed_event is not None:
+            self._closed_event.set()
+
     async def _close(self, reason: str, *, close_session: bool) -> None:
         if self._state in ("closing", "closed"):
             # A second close (user after server) still closes the session if that has not happened.
@@ -251,7 +256,7 @@ class AvatarStream:
         with contextlib.suppress(AkoolLabError, OSError):
             await self._transport.close()
         self._fail_pending(StreamClosedError(f"the stream closed: {self._close_reason}"))
-        self._state = "closed"
+        self._set_closed()
         self._record(EventKind.DISCONNECTED, reason=self._close_reason)
         self._emit("closed", self._close_reason)
         if close_session and self._closer is not None:
@@ -293,7 +298,10 @@ class AvatarStream:
         return unsubscribe
 
     def _emit(self, event: str, payload: Any) -> None:
-        for callback in list(self._listeners[event]):
+        listeners = self._listeners[event]
+        if not listeners:
+            return
+        for callback in list(listeners):
             try:
                 callback(payload)
             except Exception as exc:  # a user's callback must not kill the I/O loop; it is reported, not hidden
@@ -415,6 +423,7 @@ class AvatarStream:
         return await self._io.wrap(asyncio.wait_for(self._chat(self._llm, user_text, timeout), timeout))
 
     async def _chat(self, fn: Callable[[str], Any], user_text: str, timeout: float) -> ChatTurn:
+        HANDOFF.set(None)  # a blocked caller waits for the ChatTurn, never for one of its replies
         self._check_usable()
         turn = proto.new_mid()
         self.transcript.append(TranscriptEntry("user", user_text, turn, time.time(), done=True))
@@ -466,11 +475,14 @@ class AvatarStream:
         """Wait until the stream closes (for example when the session's duration runs out)."""
 
         async def waiter() -> None:
-            while self._state != "closed":
-                await asyncio.sleep(_TICK_S)
+            if self._state == "closed":
+                return
+            if self._closed_event is None:  # never opened: it can only close by opening first
+                raise StreamClosedError("the stream was never opened")
+            await asyncio.wait_for(self._closed_event.wait(), timeout)
 
         try:
-            await asyncio.wait_for(self._io.wrap(waiter()), timeout)
+            await self._io.wrap(waiter())
         except asyncio.TimeoutError:
             raise TimeoutError("waiting for the stream to close", timeout) from None
 
@@ -495,6 +507,9 @@ class AvatarStream:
             # Generous by default: speech takes time (about 0.5 s per word at the slowest speed).
             timeout = 30.0 + 0.5 * len(text.split())
         wanted_mode = 2 if intent == "ask" else 1
+        handoff = HANDOFF.get()
+        if handoff is not None:
+            HANDOFF.set(None)  # only this call's reply may complete it, not a call started from here
         assert self._order_lock is not None and self._queue is not None
         loop = asyncio.get_running_loop()
         async with self._order_lock:  # FIFO: concurrent calls keep their order, mode switches included
@@ -502,27 +517,35 @@ class AvatarStream:
                 await self._command(
                     proto.encode_set_params(mode=wanted_mode), "set-params", None, new_mode=wanted_mode, ordered=True
                 )
-            message = _Message(
-                mid=mid,
-                text=text,
-                intent=intent,
-                chunks=chunks,
+            message = _Message(mid, text, intent, chunks, loop.create_future(), timeout, on_piece, handoff=handoff)
+            self._conv.add_message(
+                mid,
+                text,
+                chunks=len(chunks),
+                now=_perf_ns(),
+                timeout_ns=int(timeout * _NS),
                 until=until,
-                future=loop.create_future(),
-                timeout=timeout,
-                deadline=loop.time() + timeout,
-                on_piece=on_piece,
+                echo=wanted_mode == 1,
             )
             self._messages[mid] = message
             self.transcript.append(TranscriptEntry("you", text, mid, time.time(), done=True))
-            self._queue.put_nowait(message)
+            self._reschedule()
+            assert self._send_lock is not None
+            if len(chunks) == 1 and self._queue.empty() and not self._send_lock.locked():
+                # Nothing queued and nothing being sent: a one-chunk message goes from here, sparing the send loop's
+                # wake-up (one loop iteration). (If its caller gives up while it waits for its pacing slot, it is
+                # simply not sent; a longer message goes through the send loop, which never sends half of one.)
+                async with self._send_lock:
+                    await self._send_message(message)
+            else:
+                self._queue.put_nowait(message)
         try:
             return await message.future
         except asyncio.CancelledError:
             # The caller gave up (timeout of a sync call, Ctrl+C), which also cancelled the message's future: it is
             # not sent if it has not been yet, and it stays accounted for in the recorder, marked.
-            if message.mid in self._messages:
-                self._finish_message(message, message.slot, reason="the caller cancelled the wait")
+            if mid in self._messages:
+                self._handle(self._conv.cancel(mid, _perf_ns()))
             raise
 
     async def _command(
@@ -532,72 +555,75 @@ class AvatarStream:
         assert self._queue is not None
         encoded = proto.decode(data)  # the encoder chose the mid
         assert isinstance(encoded, proto.Command)
-        mid = encoded.mid
-        loop = asyncio.get_running_loop()
-        command = _Command(mid, cmd, data, loop.create_future(), dict(encoded.data or {}))
+        wait = timeout if timeout is not None else self._ack_timeout
+        if not wait > 0:
+            raise ValidationError("timeout", f"must be positive, got {timeout!r}", allowed="> 0 seconds or None")
+        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        command = _Command(encoded.mid, cmd, data, future, wait, dict(encoded.data or {}))
         if ordered:
             self._queue.put_nowait(command)
         else:
             await self._send_command(command)
-        wait = timeout if timeout is not None else self._ack_timeout
-        try:
-            ack = await asyncio.wait_for(asyncio.shield(command.future), wait)
-        except asyncio.TimeoutError:
-            self._ack_waiters.pop(mid, None)
-            self._record(EventKind.ACK_MISSING, mid=mid, cmd=cmd, timeout_s=wait)
-            raise TimeoutError(f"the ack for {cmd} (mid {mid})", wait) from None
-        if not ack.ok:
-            raise error_for_code(ack.code, ack.msg, cmd)
+        ack = await future  # the machine ends every sent command: ack, or no ack by its deadline
+        if ack.acknowledged and not ack.ok:
+            raise error_for_code(ack.code if ack.code is not None else 0, ack.msg, cmd)
         if new_mode is not None:
             self.mode = new_mode
         return ack
 
     async def _send_loop(self) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self._send_lock is not None
         while True:
             job = await self._queue.get()
-            if isinstance(job, _Command):
-                await self._send_command(job)
-                continue
-            if job.future.done():
-                continue  # cancelled by its caller before its turn
-            self._sending = job
-            try:
-                for chunk in job.chunks:
-                    await self._pace(len(chunk))
-                    if job.interrupted:
-                        break  # interrupt() came while pacing: the rest of this message is not sent
-                    t_ns = await self._send_when_linked(chunk, retry=not job.sent_ns)
-                    job.sent_ns.append(t_ns)
-                    self._record(
-                        EventKind.CHAT_SENT,
-                        t_ns=t_ns,
-                        mid=job.mid,
-                        idx=len(job.sent_ns) - 1,
-                        fin=len(job.sent_ns) == len(job.chunks),
-                        bytes=len(chunk),
-                        intent=job.intent,
-                        text_chars=len(job.text) if len(job.sent_ns) == 1 else 0,
-                    )
-            except StreamClosedError as exc:
-                self._finish_message(job, None, reason=str(exc), error=exc)
-                continue
-            finally:
-                self._sending = None
-            self._messages_sent += 1
-            if job.interrupted and len(job.sent_ns) < len(job.chunks):
-                self._finish_message(job, None, reason="interrupted before it was fully sent", interrupted=True)
-                continue
-            self._awaiting.append(job)
+            async with self._send_lock:  # one sender at a time: the queue's order is the wire's order
+                if isinstance(job, _Command):
+                    await self._send_command(job)
+                else:
+                    await self._send_message(job)
+
+    async def _send_message(self, job: _Message) -> None:
+        if job.future.done() or job.mid not in self._messages:
+            return  # cancelled by its caller (or out of time) before its turn
+        conv = self._conv
+        kernel = self._transport.clock == "kernel"
+        conv.begin_sending(job.mid)
+        sent = 0
+        try:
+            for chunk in job.chunks:
+                await self._pace(len(chunk))
+                if conv.is_interrupted(job.mid):
+                    break  # interrupt() came while pacing: the rest of this message is not sent
+                t_ns = await self._send_when_linked(chunk, retry=sent == 0)
+                sent += 1
+                self._record(
+                    EventKind.CHAT_SENT,
+                    t_ns=t_ns,
+                    mid=job.mid,
+                    idx=sent - 1,
+                    fin=sent == len(job.chunks),
+                    bytes=len(chunk),
+                    intent=job.intent,
+                    text_chars=len(job.text) if sent == 1 else 0,
+                )
+                conv.chunk_sent(job.mid, t_ns if kernel else _perf_ns(), t_ns)
+        except StreamClosedError as exc:
+            job.error = exc
+            self._handle(conv.stop_sending(job.mid, _perf_ns(), str(exc)))
+            return
+        self._messages_sent += 1
+        if sent < len(job.chunks):
+            self._handle(conv.stop_sending(job.mid, _perf_ns(), "interrupted before it was fully sent"))
+        self._reschedule()
 
     async def _send_when_linked(self, data: bytes, *, retry: bool) -> int:
         """Send ``data``; while a reconnect is under way, wait for it, and resend a message that provably did not
         go out (``retry``: nothing of it was sent yet). Half a chat message is never resent."""
-        assert self._link_up is not None
+        link_up = self._link_up
+        assert link_up is not None
         while True:
-            if self._reconnect is not None and not self._link_up.is_set():
+            if self._reconnect is not None and not link_up.is_set():
                 try:
-                    await asyncio.wait_for(self._link_up.wait(), self._connect_timeout * 3)
+                    await asyncio.wait_for(link_up.wait(), self._connect_timeout * 3)
                 except asyncio.TimeoutError:
                     raise StreamClosedError("the stream did not reconnect in time") from None
             try:
@@ -605,7 +631,7 @@ class AvatarStream:
             except StreamClosedError:
                 if not (retry and self._reconnect is not None and self._state == "open"):
                     raise
-                self._link_up.clear()  # the receive loop notices the drop and reconnects
+                link_up.clear()  # the receive loop notices the drop and reconnects
 
     async def _send_command(self, command: _Command) -> None:
         await self._pace(len(command.data))
@@ -615,8 +641,7 @@ class AvatarStream:
             if not command.future.done():
                 command.future.set_exception(exc)
             return
-        self._acks.sent(command.mid, command.cmd, t_ns)
-        self._ack_waiters[command.mid] = command
+        self._commands[command.mid] = command
         self._record(
             EventKind.COMMAND_SENT,
             t_ns=t_ns,
@@ -625,13 +650,14 @@ class AvatarStream:
             bytes=len(command.data),
             params=_jsonable(command.params),
         )
-        if command.cmd == "interrupt":
-            self._mark_interrupted()
+        now = t_ns if self._transport.clock == "kernel" else _perf_ns()
+        self._handle(self._conv.command_sent(command.mid, command.cmd, now, int(command.timeout * _NS), t_ns))
+        self._reschedule()
 
     async def _pace(self, nbytes: int) -> None:
         if self._transport.paces_itself:
             return
-        delay_ns = self._pacer.delay_for(nbytes, time.perf_counter_ns())
+        delay_ns = self._pacer.delay_for(nbytes, _perf_ns())
         if delay_ns > 0:
             await asyncio.sleep(delay_ns / 1e9)
 
@@ -640,29 +666,58 @@ class AvatarStream:
     async def _receive_loop(self) -> None:
         try:
             while True:
-                async for frame in self._transport.frames():
-                    self._on_frame(frame.data, frame.t_ns)
+                conv = self._conv
+                transport = self._transport
+                kernel = transport.clock == "kernel"
+                # Frames handed over from the transport's read callback skip two task wake-ups per frame; those it
+                # cannot push (and the end of the channel) still come through frames().
+                transport.set_receiver(self._on_pushed)
+                async for frame in transport.frames():
+                    t_ns = frame.t_ns
+                    self._handle(conv.feed(frame.data, t_ns if kernel else _perf_ns(), t_ns))
+                    self._reschedule()
+                transport.set_receiver(None)
                 if self._state != "open":
                     return
                 reason = self._transport.close_reason or "the connection dropped"
                 if not await self._try_reconnect(reason):
                     self._close_reason = reason
-                    self._fail_in_flight(reason)
+                    self._handle(self._conv.connection_lost(reason, _perf_ns()))
                     # Kept in an attribute: the loop holds only weak references to tasks.
                     self._closing = asyncio.get_running_loop().create_task(self._close(reason, close_session=False))
                     return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a broken transport: surface it to every waiter and to the user
+            await self._fail(exc)
+
+    def _on_pushed(self, frame: Frame) -> None:
+        if self._failure is not None:
+            return
+        try:
+            t_ns = frame.t_ns
+            now = t_ns if frame.clock == "kernel" else _perf_ns()
+            self._handle(self._conv.feed(frame.data, now, t_ns))
+            self._reschedule()
+        except Exception as exc:  # a bug: it must not reach the transport's read callback, but the user
             self._failure = exc
-            _log.error("akool_lab: the receive loop of %r failed", self, exc_info=exc)
-            self._record(EventKind.ERROR, where="receive", type=type(exc).__name__, message=str(exc))
-            self._fail_pending(StreamError(f"the stream failed: {exc!r}"))
-            self._emit("error", exc)
-            self._state = "closed"
-            self._close_reason = f"failed: {exc!r}"
-            with contextlib.suppress(Exception):
-                await self._transport.close()
+            self._transport.set_receiver(None)
+            self._closing = asyncio.get_running_loop().create_task(self._fail(exc))
+
+    async def _fail(self, exc: Exception) -> None:
+        self._failure = exc
+        _log.error("akool_lab: the receive loop of %r failed", self, exc_info=exc)
+        self._record(EventKind.ERROR, where="receive", type=type(exc).__name__, message=str(exc))
+        self._fail_pending(StreamError(f"the stream failed: {exc!r}"))
+        self._emit("error", exc)
+        self._close_reason = f"failed: {exc!r}"
+        self._set_closed()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()  # nothing will be sent or received any more
+        with contextlib.suppress(Exception):
+            await self._transport.close()
 
     async def _try_reconnect(self, reason: str) -> bool:
         if self._reconnect is None:
@@ -670,7 +725,7 @@ class AvatarStream:
         assert self._link_up is not None
         self._link_up.clear()
         self._record(EventKind.DISCONNECTED, reason=reason, reconnecting=True)
-        self._fail_in_flight(f"the connection dropped ({reason}) during the reply")
+        self._handle(self._conv.connection_lost(f"the connection dropped ({reason}) during the reply", _perf_ns()))
         for attempt in range(1, 4):
             try:
                 transport = await self._reconnect()
@@ -685,334 +740,268 @@ class AvatarStream:
             return True
         return False
 
-    def _on_frame(self, data: bytes, t_ns: int) -> None:
-        try:
-            message = proto.decode(data)
-        except ProtocolError as exc:
-            self._record(EventKind.ERROR, t_ns=t_ns, where="decode", type="ProtocolError", message=str(exc))
-            self._emit("error", exc)
+    # ------------------------------------------------------------------ the machine's deadlines
+
+    def _reschedule(self) -> None:
+        """Arm the one timer for the machine's next deadline (never polling). A timer already set for an earlier
+        time is kept: when it fires, :meth:`_on_timer` re-arms it for whatever is due next."""
+        deadline = self._conv.next_deadline()
+        if deadline is None or self._state in ("closing", "closed"):
             return
-        if isinstance(message, proto.ChatChunk):
-            self._on_chat(message, t_ns)
-        elif isinstance(message, proto.Ack):
-            self._on_ack(message, t_ns)
-        elif isinstance(message, proto.ServerEvent):
-            self._on_event(message, t_ns)
-        # Unknown shapes (other versions, echoes) are ignored, as the official clients do.
+        if self._timer is not None:
+            assert self._timer_at is not None
+            if self._timer_at <= deadline:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        delay = max(0, deadline - _perf_ns()) / 1e9
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
 
-    def _on_chat(self, chunk: proto.ChatChunk, t_ns: int) -> None:
-        if chunk.sender == "user":
-            self._on_user_speech(chunk, t_ns)
-            return
-        slot = self._owners.get(chunk.mid)
-        if slot is None:
-            # A reply whose audio started before its first text chunk already has a slot, still without a mid.
-            slot = next((s for s in self._slots if not s.reply_mid), None)
-            if slot is not None:
-                slot.reply_mid = chunk.mid
-            else:
-                owner = self._messages.get(chunk.mid)
-                if owner is not None and owner in self._awaiting:
-                    self._awaiting.remove(owner)  # the avatar answered with our own mid
-                elif owner is None and self._awaiting:
-                    owner = self._awaiting.popleft()
-                slot = self._new_slot(chunk.mid, owner)
-            self._owners[chunk.mid] = slot
-        if slot.finished or chunk.idx in slot.seen_idx:
-            return  # a duplicate, or a chunk after the reply was cut short
-        slot.seen_idx.add(chunk.idx)
-        slot.recv_ns.append(t_ns)
-        key = slot.owner.mid if slot.owner else chunk.mid
-        self._record(
-            EventKind.CHAT_RECV,
-            t_ns=t_ns,
-            mid=key,
-            reply_mid=chunk.mid,
-            idx=chunk.idx,
-            fin=chunk.fin,
-            sender="bot",
-            text_chars=len(chunk.text),
-            attributed=slot.owner is not None,
-        )
-        slot.entry.text += chunk.text
-        if slot.owner is not None and slot.owner.on_piece is not None and chunk.text:
-            slot.owner.on_piece(chunk.text)
-        self._emit("chat", slot.entry)
-        result = self._reassembler.feed(chunk, t_ns)
-        if result is not None:
-            self._on_reply_text(slot, result, t_ns)
-
-    def _on_reply_text(self, slot: _Slot, result: proto.ReassembledReply, t_ns: int) -> None:
-        slot.result = result
-        slot.final_ns = result.last_ns if result.complete else None
-        slot.entry.text = result.text  # in idx order, whatever the arrival order was
-        slot.text_done_at = asyncio.get_running_loop().time()
-        self._maybe_finish(slot)
-
-    def _on_user_speech(self, chunk: proto.ChatChunk, t_ns: int) -> None:
-        self._record(
-            EventKind.CHAT_RECV,
-            t_ns=t_ns,
-            mid=chunk.mid,
-            idx=chunk.idx,
-            fin=chunk.fin,
-            sender="user",
-            text_chars=len(chunk.text),
-            attributed=False,
-        )
-        entry = next((e for e in reversed(self.transcript) if e.role == "user" and e.mid == chunk.mid), None)
-        if entry is None:
-            entry = TranscriptEntry("user", "", chunk.mid, time.time())
-            self.transcript.append(entry)
-        entry.text += chunk.text
-        result = self._reassembler.feed(chunk, t_ns)
-        if result is not None:
-            entry.text = result.text
-            entry.done = True
-        self._emit("user_speech", entry)
-
-    def _on_ack(self, ack: proto.Ack, t_ns: int) -> None:
-        result = self._acks.ack(ack, t_ns)
-        command = self._ack_waiters.pop(ack.mid, None)
-        if result is None or command is None:
-            # An ack for nothing we wait for (a duplicate, or one that came after its timeout): kept as a record.
-            self._record(EventKind.ACK, t_ns=t_ns, mid=ack.mid, cmd=ack.cmd, code=ack.code, msg=ack.msg, matched=False)
-            return
-        out = Ack(ack.mid, command.cmd, ack.code, ack.msg, result.ack_ns / 1e6)
-        self._record(EventKind.ACK, t_ns=t_ns, mid=ack.mid, cmd=command.cmd, code=ack.code, msg=ack.msg, matched=True)
-        if not command.future.done():
-            command.future.set_result(out)
-        self._emit("ack", out)
-
-    def _on_event(self, event: proto.ServerEvent, t_ns: int) -> None:
-        if event.name == "audio_start":
-            slot = next((s for s in self._slots if s.audio_start_ns is None), None)
-            if slot is None and self._awaiting:
-                # Speech can start before the first text chunk arrives: open the slot for the oldest message.
-                slot = self._new_slot("", self._awaiting.popleft())
-            key = slot.owner.mid if slot and slot.owner else (slot.reply_mid if slot else event.mid)
-            self._record(EventKind.AUDIO_START, t_ns=t_ns, mid=key, attributed=slot is not None)
-            if slot is not None:
-                slot.audio_start_ns = t_ns
-            self._emit("audio_start", key)
-        elif event.name == "audio_end":
-            slot = next((s for s in self._slots if s.audio_start_ns is not None and s.audio_end_ns is None), None)
-            key = slot.owner.mid if slot and slot.owner else (slot.reply_mid if slot else event.mid)
-            self._record(EventKind.AUDIO_END, t_ns=t_ns, mid=key, attributed=slot is not None)
-            if slot is not None:
-                slot.audio_end_ns = t_ns
-                slot.audio_end_at = asyncio.get_running_loop().time()
-                self._maybe_finish(slot)
-            self._emit("audio_end", key)
-        else:
-            payload = {k: v for k, v in event.pld.items() if k != "event"}
-            self._record(EventKind.SERVER_EVENT, t_ns=t_ns, mid=event.mid, event=event.name, **_jsonable(payload))
-            if event.name == "error":
-                code = payload.get("code")
-                message = str(payload.get("msg", "the avatar reported an error"))
-                exc = error_for_code(int(code), message, "stream") if isinstance(code, int) else StreamError(message)
-                rejected = self._messages.get(str(payload.get("ref_mid")))
-                if rejected is not None:
-                    # The avatar refused this message (over budget, malformed): no reply will come for it.
-                    with contextlib.suppress(ValueError):
-                        self._awaiting.remove(rejected)
-                    self._finish_message(rejected, rejected.slot, reason=f"rejected: {message}", error=exc)
-                self._emit("error", exc)
-
-    def _new_slot(self, reply_mid: str, owner: _Message | None) -> _Slot:
-        entry = TranscriptEntry("avatar", "", owner.mid if owner else reply_mid, time.time())
-        slot = _Slot(reply_mid, owner, entry)
-        if owner is not None:
-            owner.slot = slot
-        self._slots.append(slot)
-        self.transcript.append(entry)
-        return slot
-
-    # ------------------------------------------------------------------ completion
-
-    def _mark_interrupted(self) -> None:
-        if self._sending is not None:
-            self._sending.interrupted = True
-        for slot in self._slots:
-            if slot.finished:
-                continue
-            slot.interrupted = True
-            if slot.result is None and slot.reply_mid:
-                result = self._reassembler.flush(slot.reply_mid)
-                slot.result = result
-                slot.text_done_at = asyncio.get_running_loop().time()
-            if slot.audio_start_ns is None:
-                self._maybe_finish(slot, force=True)
-
-    def _maybe_finish(self, slot: _Slot, *, force: bool = False) -> None:
-        if slot.finished:
-            return
-        text_done = slot.result is not None or slot.interrupted
-        waits_audio = slot.owner is None or slot.owner.until == "audio_end"
-        audio_done = slot.audio_end_ns is not None or not waits_audio
-        if not force and not (text_done and audio_done):
-            return
-        slot.finished = True
-        slot.entry.done = True
-        with contextlib.suppress(ValueError):
-            self._slots.remove(slot)
-        result = slot.result
-        complete = result is not None and result.complete and not slot.interrupted
-        reason = None
-        if slot.interrupted:
-            reason = "interrupted"
-        elif result is None:
-            reason = "no reply text arrived"
-        elif not result.complete:
-            reason = result.reason or "incomplete"
-        if slot.owner is not None:
-            self._finish_message(slot.owner, slot, reason=reason)
-        else:
-            self._record(
-                EventKind.REPLY_DONE, mid=slot.reply_mid, reply_mid=slot.reply_mid, complete=complete, reason=reason
-            )
-
-    def _finish_message(
-        self,
-        message: _Message,
-        slot: _Slot | None,
-        *,
-        reason: str | None,
-        error: BaseException | None = None,
-        interrupted: bool = False,
-        timed_out: bool = False,
-    ) -> None:
-        if self._messages.pop(message.mid, None) is None:
-            return  # finished already (e.g. its caller gave up, then its reply ended): one record per message
-        # A message that was sent stays in self._awaiting even when its caller stops waiting (timeout, cancel):
-        # the avatar still owes it a reply, and that reply must not be taken for the next message's.
-        if slot is None:
-            slot = message.slot
-        result = slot.result if slot else None
-        timings = derive_timings(
-            clock=self._transport.clock,
-            sent_ns=message.sent_ns,
-            recv_ns=slot.recv_ns if slot else [],
-            final_ns=slot.final_ns if slot else None,
-            audio_start_ns=slot.audio_start_ns if slot else None,
-            audio_end_ns=slot.audio_end_ns if slot else None,
-        )
-        interrupted = interrupted or bool(slot and slot.interrupted)
-        complete = reason is None and result is not None and result.complete
-        reply = Reply(
-            mid=message.mid,
-            reply_mid=(slot.reply_mid or None) if slot else None,
-            text=(result.text if result else (slot.entry.text if slot else "")),
-            prompt=message.text,
-            intent=message.intent,
-            timings=timings,
-            complete=complete,
-            interrupted=interrupted,
-            reason=reason,
-            missing=result.missing if result else (),
-        )
-        if slot is not None:
-            slot.entry.reply = reply
-            slot.entry.done = True
-        self._record(
-            EventKind.REPLY_DONE,
-            mid=message.mid,
-            reply_mid=reply.reply_mid,
-            complete=complete,
-            interrupted=interrupted,
-            reason=reason,
-            chunks=len(slot.recv_ns) if slot else 0,
-        )
-        if message.on_piece is not None:
-            message.on_piece(None)
-            message.on_piece = None
-        if message.future.done():
-            return
-        if timed_out and not reply.text:
-            message.future.set_exception(TimeoutError(f"the reply to {message.intent}({message.mid})", message.timeout))
-        elif error is not None:
-            message.future.set_exception(error)
-        elif complete or interrupted:
-            message.future.set_result(reply)
-            self._emit("reply", reply)
-        else:
-            message.future.set_exception(
-                ReplyIncompleteError(f"the reply to {message.mid} is incomplete: {reason}", reply)
-            )
-            self._emit("reply", reply)
-
-    def _fail_in_flight(self, reason: str) -> None:
-        """The connection dropped: every reply in progress is incomplete (what arrived is kept)."""
-        for slot in list(self._slots):
-            if slot.result is None and slot.reply_mid:
-                slot.result = self._reassembler.flush(slot.reply_mid)
-            if slot.owner is not None:
-                self._finish_message(slot.owner, slot, reason=reason)
-            slot.finished = True
-        self._slots.clear()
-        for message in list(self._awaiting):
-            self._finish_message(message, None, reason=reason)
-        self._awaiting.clear()  # no reply owed over a dropped connection
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = _perf_ns()
+        deadline = self._conv.next_deadline()
+        if deadline is not None and deadline <= now:
+            self._handle(self._conv.expire(now))
+        self._reschedule()
 
     def _fail_pending(self, exc: BaseException) -> None:
-        self._fail_in_flight(str(exc))
-        for message in list(self._messages.values()):
-            self._finish_message(message, None, reason=str(exc), error=exc)
-        for command in list(self._ack_waiters.values()):
-            if not command.future.done():
-                command.future.set_exception(exc)
-        self._ack_waiters.clear()
+        """The stream is going away: every message and command ends, with ``exc`` for those not under way."""
+        now = _perf_ns()
+        self._handle(self._conv.connection_lost(str(exc), now))
+        for message in self._messages.values():
+            message.error = message.error or exc
+        for command in self._commands.values():
+            command.error = command.error or exc
+        self._handle(self._conv.close(str(exc), now))
         if self._queue is not None:
             while not self._queue.empty():
                 job = self._queue.get_nowait()
                 if not job.future.done():
                     job.future.set_exception(exc)
 
-    async def _housekeeping(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(_TICK_S)
-            now_ns = time.perf_counter_ns()
-            for result in self._reassembler.expire(now_ns):
-                slot = self._owners.get(result.mid)
-                if slot is not None and not slot.finished:
-                    slot.result = result
-                    slot.text_done_at = loop.time()
-                    self._maybe_finish(slot, force=True)
-            now = loop.time()
-            for slot in list(self._slots):
-                # The avatar finished speaking but the text never completed (chunks lost): wait no longer than
-                # the fin timeout, then report what arrived.
-                if (
-                    slot.result is None
-                    and slot.audio_end_at is not None
-                    and now - slot.audio_end_at > self._fin_timeout
-                ):
-                    if slot.reply_mid:
-                        slot.result = self._reassembler.flush(slot.reply_mid)
-                    self._maybe_finish(slot, force=True)
-                    continue
-                # Text complete but the avatar never said it started speaking: do not wait forever.
-                if (
-                    slot.audio_start_ns is None
-                    and slot.text_done_at is not None
-                    and now - slot.text_done_at > _AUDIO_START_GRACE_S
-                ):
-                    self._maybe_finish(slot, force=True)
-            for message in list(self._messages.values()):
-                if now > message.deadline and not message.future.done():
-                    self._record(
-                        EventKind.ERROR, mid=message.mid, where="reply", type="TimeoutError", message="timeout"
-                    )
-                    # What did arrive is kept: a partial reply comes with ReplyIncompleteError, none with TimeoutError.
-                    if message.slot is not None:
-                        message.slot.finished = True
-                        if message.slot.result is None and message.slot.reply_mid:
-                            message.slot.result = self._reassembler.flush(message.slot.reply_mid)
-                        with contextlib.suppress(ValueError):
-                            self._slots.remove(message.slot)
-                    reason = f"timeout after {message.timeout:g} s"
-                    self._finish_message(message, message.slot, reason=reason, timed_out=True)
+    # ------------------------------------------------------------------ the machine's events
+
+    def _handle(self, events: list[proto.ConversationEvent]) -> None:
+        handlers = self._handlers
+        for event in events:
+            handlers[type(event)](event)
+
+    def _on_unmatched_ack(self, event: proto.UnmatchedAck) -> None:
+        ack = event.ack
+        self._record(
+            EventKind.ACK,
+            t_ns=event.t_ns,
+            mid=ack.mid,
+            cmd=ack.cmd,
+            code=ack.code,
+            msg=ack.msg,
+            matched=False,
+            reason=event.reason,
+        )
+
+    def _on_other_event(self, event: proto.OtherEvent) -> None:
+        payload = {k: v for k, v in event.pld.items() if k != "event"}
+        self._record(EventKind.SERVER_EVENT, t_ns=event.t_ns, mid=event.mid, event=event.name, **_jsonable(payload))
+
+    def _on_ignored(self, event: proto.Ignored) -> None:
+        message = event.message
+        if message is None:  # bytes that did not decode: an error worth seeing, not a fatal one
+            exc = ProtocolError(event.reason, event.data)
+            self._record(EventKind.ERROR, t_ns=event.t_ns, where="decode", type="ProtocolError", message=str(exc))
+            self._emit("error", exc)
+            return
+        # Other ignored frames (duplicates, echoes, other versions, unknown types) change nothing, as with the
+        # official clients; they are recorded with the reason, so that a dialect nobody expected shows up.
+        mid = getattr(message, "mid", None)
+        self._record(
+            EventKind.SERVER_EVENT,
+            t_ns=event.t_ns,
+            mid=mid if isinstance(mid, str) else None,
+            event="ignored",
+            reason=event.reason,
+            message_type=type(message).__name__,
+        )
+
+    def _entry(self, key: str) -> TranscriptEntry:
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = TranscriptEntry("avatar", "", key, time.time())
+            self.transcript.append(entry)
+        return entry
+
+    def _on_piece(self, piece: proto.ReplyPiece) -> None:
+        key = piece.owner or piece.reply_mid
+        self._record(
+            EventKind.CHAT_RECV,
+            t_ns=piece.t_ns,
+            mid=key,
+            reply_mid=piece.reply_mid,
+            idx=piece.idx,
+            fin=piece.fin,
+            sender="bot",
+            text_chars=len(piece.text),
+            attributed=piece.owner is not None,
+        )
+        entry = self._entry(key)
+        entry.text += piece.text
+        message = self._messages.get(piece.owner) if piece.owner is not None else None
+        if message is not None and message.on_piece is not None and piece.text:
+            message.on_piece(piece.text)
+        self._emit("chat", entry)
+
+    def _on_audio(self, event: proto.AudioEvent) -> None:
+        start = event.name == "audio_start"
+        self._record(
+            EventKind.AUDIO_START if start else EventKind.AUDIO_END,
+            t_ns=event.t_ns,
+            mid=event.owner,
+            attributed=event.owner is not None,
+        )
+        self._emit(event.name, event.owner)
+
+    def _on_user_speech(self, speech: proto.UserSpeech) -> None:
+        if speech.piece or speech.idx is not None:
+            self._record(
+                EventKind.CHAT_RECV,
+                t_ns=speech.t_ns,
+                mid=speech.mid,
+                idx=speech.idx,
+                fin=speech.fin,
+                sender="user",
+                text_chars=len(speech.piece),
+                attributed=False,
+            )
+        entry = self._users.get(speech.mid)
+        if entry is None:
+            entry = self._users[speech.mid] = TranscriptEntry("user", "", speech.mid, time.time())
+            self.transcript.append(entry)
+        entry.text = speech.text
+        if speech.done:
+            entry.done = True
+            del self._users[speech.mid]
+        self._emit("user_speech", entry)
+
+    def _on_ack(self, event: proto.AckMatched) -> None:
+        command = self._commands.pop(event.mid, None)
+        self._record(
+            EventKind.ACK,
+            t_ns=event.t_ns,
+            mid=event.mid,
+            cmd=event.cmd,
+            code=event.code,
+            msg=event.msg,
+            matched=True,
+            matched_by=event.matched_by,
+        )
+        ack = Ack(event.mid, event.cmd, event.code, event.msg, (event.t_ns - event.sent_ns) / 1e6)
+        if command is not None and not command.future.done():
+            command.future.set_result(ack)
+        self._emit("ack", ack)
+
+    def _on_unacked(self, event: proto.CommandUnacked) -> None:
+        command = self._commands.pop(event.mid, None)
+        if command is None or command.future.done():
+            return
+        if command.error is not None:
+            command.future.set_exception(command.error)
+        elif event.fatal:
+            self._record(EventKind.ACK_MISSING, mid=event.mid, cmd=event.cmd, timeout_s=command.timeout)
+            command.future.set_exception(TimeoutError(f"the ack for {event.cmd} (mid {event.mid})", command.timeout))
+        else:
+            why = "the avatar stopped speaking" if event.reason == "audio_end" else "its timeout passed"
+            self._record(EventKind.ACK_MISSING, mid=event.mid, cmd=event.cmd, timeout_s=command.timeout, fatal=False)
+            ack = Ack(event.mid, event.cmd, None, f"not acknowledged; complete because {why}", None, False)
+            command.future.set_result(ack)
+            self._emit("ack", ack)
+
+    def _on_server_error(self, event: proto.ServerError) -> None:
+        payload = {k: v for k, v in event.pld.items() if k != "event"}
+        self._record(EventKind.SERVER_EVENT, t_ns=event.t_ns, mid=None, event="error", **_jsonable(payload))
+        exc = error_for_code(event.code, event.msg, "stream") if event.code is not None else StreamError(event.msg)
+        if event.rejected is not None and event.rejected in self._messages:
+            # The avatar refused this message (over budget, malformed): it fails at once with this error.
+            self._messages[event.rejected].error = exc
+        self._emit("error", exc)
+
+    def _on_reply(self, result: proto.ConversationReply) -> None:
+        owner = result.owner
+        key = owner or result.reply_mid
+        entry = self._entries.pop(key, None) if key is not None else None
+        message = self._messages.pop(owner, None) if owner is not None else None
+        if message is None:
+            if owner is None:  # unsolicited (a greeting, an answer to the user's speech)
+                self._record(
+                    EventKind.REPLY_DONE,
+                    mid=result.reply_mid,
+                    reply_mid=result.reply_mid,
+                    complete=result.complete,
+                    reason=result.reason,
+                )
+            if entry is not None:
+                entry.done = True
+            return
+        timings = derive_timings(
+            clock=self._transport.clock,
+            sent_ns=result.sent_ns,
+            recv_ns=result.recv_ns,
+            final_ns=result.final_ns,
+            audio_start_ns=result.audio_start_ns,
+            audio_end_ns=result.audio_end_ns,
+        )
+        reply = Reply(
+            mid=message.mid,
+            reply_mid=result.reply_mid,
+            text=result.text,
+            prompt=message.text,
+            intent=message.intent,
+            timings=timings,
+            complete=result.complete,
+            interrupted=result.interrupted,
+            reason=result.reason,
+            missing=result.missing,
+            echoed=result.echoed,
+            completed_on=result.text_end,
+        )
+        if entry is not None:
+            entry.text = result.text
+            entry.reply = reply
+            entry.done = True
+        if result.timed_out:
+            self._record(EventKind.ERROR, mid=message.mid, where="reply", type="TimeoutError", message="timeout")
+        self._record(
+            EventKind.REPLY_DONE,
+            mid=message.mid,
+            reply_mid=reply.reply_mid,
+            complete=reply.complete,
+            interrupted=reply.interrupted,
+            reason=reply.reason,
+            chunks=len(result.recv_ns),
+            echoed=reply.echoed,
+            completed_on=reply.completed_on,
+        )
+        if message.on_piece is not None:
+            message.on_piece(None)
+            message.on_piece = None
+        future = message.future
+        if future.done():
+            return
+        if message.error is not None:
+            future.set_exception(message.error)
+        elif result.timed_out and not reply.text:
+            future.set_exception(TimeoutError(f"the reply to {message.intent}({message.mid})", message.timeout))
+        elif reply.complete or reply.interrupted:
+            future.set_result(reply)
+            if message.handoff is not None:
+                # The blocked caller gets its reply now, not after the coroutines return it (a loop iteration later).
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    message.handoff.set_result(reply)
+            self._emit("reply", reply)
+        else:
+            future.set_exception(
+                ReplyIncompleteError(f"the reply to {message.mid} is incomplete: {reply.reason}", reply)
+            )
+            self._emit("reply", reply)
 
 
 def _jsonable(payload: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,11 @@ class Reply:
         interrupted: True when :meth:`AvatarStream.interrupt` stopped it.
         reason: why it is incomplete, when it is.
         missing: chunk indexes that never arrived.
+        echoed: False when, in mode 1, the avatar spoke but did not send the text back: the reply completed on its
+            audio events and :attr:`text` is the text that was sent.
+        completed_on: what ended the reply's text: ``"fin"`` (the avatar said it was the last chunk),
+            ``"audio_end"`` (no ``fin``: the avatar finished speaking), ``"quiet"`` (neither came; given up),
+            ``"interrupt"``, ``"timeout"``, ``"closed"`` or ``"none"`` (no reply). See ``docs/conversation.md``.
     """
 
     mid: str
@@ -116,6 +121,8 @@ class Reply:
     interrupted: bool = False
     reason: str | None = None
     missing: tuple[int, ...] = ()
+    echoed: bool = True
+    completed_on: str = "fin"
 
     def __str__(self) -> str:
         return self.text
@@ -128,16 +135,19 @@ class Ack:
     Attributes:
         mid: the command's message id.
         cmd: the command (``"set-params"``, ``"interrupt"``, ``"set-action"``).
-        code: AKool's code (1000 = OK).
-        msg: the service's message.
-        ack_ms: command sent → ack received, on the transport's clock.
+        code: AKool's code (1000 = OK); ``None`` when the avatar did not acknowledge it.
+        msg: the service's message (or why there is none).
+        ack_ms: command sent → ack received, on the transport's clock (``None`` without an ack).
+        acknowledged: False for an ``interrupt`` that the avatar obeyed without acknowledging it (it completed at
+            the next ``audio_end`` or at its timeout; see ``docs/conversation.md``, rule 7).
     """
 
     mid: str
     cmd: str
-    code: int
+    code: int | None
     msg: str
-    ack_ms: float
+    ack_ms: float | None
+    acknowledged: bool = True
 
     @property
     def ok(self) -> bool:

@@ -24,6 +24,21 @@ from akool_lab.protocol._commands import (
     encode_set_params,
     validate_set_params,
 )
+from akool_lab.protocol._conversation import (
+    AckMatched,
+    AudioEvent,
+    CommandUnacked,
+    Conversation,
+    ConversationEvent,
+    ConversationReply,
+    Ignored,
+    OtherEvent,
+    ReplyEnded,
+    ReplyPiece,
+    ServerError,
+    UnmatchedAck,
+    UserSpeech,
+)
 from akool_lab.protocol._messages import (
     ACK_OK,
     PROTOCOL_VERSION,
@@ -36,7 +51,16 @@ from akool_lab.protocol._messages import (
 )
 from akool_lab.protocol._pacing import Pacer
 from akool_lab.protocol._reassembly import ReassembledReply, Reassembler
-from akool_lab.protocol.limits import AGORA, LIVEKIT, PROVIDERS, TRTC, WEBSOCKET, ProviderBudget, budget_for
+from akool_lab.protocol.limits import (
+    AGORA,
+    LIVEKIT,
+    LIVEKIT_UNPACED,
+    PROVIDERS,
+    TRTC,
+    WEBSOCKET,
+    ProviderBudget,
+    budget_for,
+)
 
 __all__ = [
     "ACK_OK",
@@ -44,6 +68,7 @@ __all__ = [
     "AGORA",
     "EXPRESSIONS",
     "LIVEKIT",
+    "LIVEKIT_UNPACED",
     "MODES",
     "PROTOCOL_VERSION",
     "PROVIDERS",
@@ -52,17 +77,30 @@ __all__ = [
     "VPARAMS_KEYS",
     "WEBSOCKET",
     "Ack",
+    "AckMatched",
     "AckResult",
     "AckTracker",
+    "AudioEvent",
     "ChatChunk",
     "Command",
+    "CommandUnacked",
+    "Conversation",
+    "ConversationEvent",
+    "ConversationReply",
+    "Ignored",
     "Message",
+    "OtherEvent",
     "Pacer",
     "ProviderBudget",
     "ReassembledReply",
     "Reassembler",
+    "ReplyEnded",
+    "ReplyPiece",
+    "ServerError",
     "ServerEvent",
     "Unknown",
+    "UnmatchedAck",
+    "UserSpeech",
     "budget_for",
     "chat_envelope_bytes",
     "decode",

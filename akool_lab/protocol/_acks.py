@@ -59,7 +59,11 @@ class AckTracker:
         self._sent[mid] = (cmd, now)
 
     def ack(self, ack: Ack, now: int) -> AckResult | None:
-        """Match an ack that arrived at ``now``; ``None`` when its ``mid`` is unknown or was already acked."""
+        """Match an ack that arrived at ``now``; ``None`` when its ``mid`` is unknown or was already acked.
+
+        Matching by ``mid`` only: :class:`~akool_lab.protocol.Conversation` also matches acks without one."""
+        if ack.mid is None:
+            return None
         entry = self._sent.pop(ack.mid, None)
         if entry is None:
             return None

@@ -193,8 +193,10 @@ class _Chunker:
                 "mid", "is too long for the budget: no room is left for the text", allowed="ids of a few dozen bytes"
             )
         size = len(self.escaped)
-        planned, slack = self.plan()
         head, fin_false, fin_true, tail, escaped = self.head, _FIN[False], _FIN[True], _TAIL, self.escaped
+        if size <= room_last - 1:  # the usual short message: one chunk, no planning
+            return [b"".join((head, b"0", fin_true, escaped, tail))]
+        planned, slack = self.plan()
         out: list[bytes] = []
         start, idx, digits, next_digit_at = 0, 0, 1, 10
         while size - start > room_last - digits:

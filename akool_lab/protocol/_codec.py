@@ -13,14 +13,17 @@ from akool_lab.protocol._messages import PROTOCOL_VERSION, Ack, ChatChunk, Comma
 
 __all__ = ["decode", "dumps", "encode", "new_mid"]
 
-# A per-process counter makes ids unique within the process without reading a clock; the random suffix keeps two
-# processes (two kernels on one session) apart. Short on purpose: every chat chunk repeats its mid.
+# A per-process counter makes ids unique within the process without reading a clock; a random suffix drawn once
+# per process keeps two processes (two kernels on one session) apart without a system call per id. Short on purpose:
+# every chat chunk repeats its mid.
 _counter = itertools.count(1)
+_PROCESS = secrets.token_hex(3)
 
 
 def new_mid() -> str:
-    """A fresh message id such as ``"msg-1-9f3a"``: unique within the process, and unlikely to collide across them."""
-    return f"msg-{next(_counter):x}-{secrets.token_hex(2)}"
+    """A fresh message id such as ``"msg-1-9f3a2c"``: unique within the process, and unlikely to collide across
+    processes (their random suffixes differ)."""
+    return f"msg-{next(_counter):x}-{_PROCESS}"
 
 
 def dumps(obj: Any) -> bytes:
@@ -49,7 +52,10 @@ def encode(message: Message) -> bytes:
     elif isinstance(message, Ack):
         pld = {} if message.cmd is None else {"cmd": message.cmd}
         pld.update(code=message.code, msg=message.msg)
-        obj = {"v": PROTOCOL_VERSION, "type": "command", "mid": message.mid, "pld": pld}
+        obj = {"v": PROTOCOL_VERSION, "type": "command"}
+        if message.mid is not None:
+            obj["mid"] = message.mid
+        obj["pld"] = pld
     elif isinstance(message, ServerEvent):
         obj = {"v": PROTOCOL_VERSION, "type": "event"}
         if message.mid is not None:
@@ -65,12 +71,14 @@ def encode(message: Message) -> bytes:
         raise ValidationError("message", f"cannot be encoded as JSON: {exc}") from None
 
 
-def decode(data: bytes | str) -> Message:
+def decode(data: bytes | bytearray | memoryview | str) -> Message:
     """Interpret one received data-channel message.
 
-    Accepts the read-side variants of AKOOL_API.md section 11: acks with ``type`` ``"command"`` or ``"cmd"``,
-    ``fin`` at the top level or inside ``pld``, ``pld.params`` for ``pld.data``, and extra fields anywhere (kept in
-    ``raw``). A chat without ``idx`` is chunk 0, without ``fin`` not the last.
+    Accepts the read-side variants of AKOOL_API.md section 11 and of the official clients: acks with ``type``
+    ``"command"``, ``"cmd"`` or ``"ack"`` (the PyPI package's, whose ``pld.original_mid`` names the command), with or
+    without a ``mid``; ``fin`` at the top level or inside ``pld``, ``pld.params`` for ``pld.data``, and extra fields
+    anywhere (kept in ``raw``). A chat without ``idx`` is chunk 0 (:attr:`ChatChunk.indexed` is then False), without
+    ``fin`` not the last.
 
     Raises:
         ProtocolError: the only exception it raises: invalid UTF-8, not JSON, not a JSON object, or a v2 message
@@ -110,7 +118,7 @@ def _interpret(obj: dict[str, Any]) -> Message:
     if version != PROTOCOL_VERSION or isinstance(version, bool) or not isinstance(version, int):
         return Unknown(obj)
     kind = obj.get("type")
-    if kind not in ("chat", "command", "cmd", "event"):
+    if kind not in ("chat", "command", "cmd", "ack", "event"):
         return Unknown(obj)
     pld = obj.get("pld")
     if not isinstance(pld, Mapping):
@@ -121,9 +129,11 @@ def _interpret(obj: dict[str, Any]) -> Message:
     if kind == "event":
         return ServerEvent(obj.get("mid"), pld.get("event"), pld)  # type: ignore[arg-type]
     if "code" in pld:
-        return Ack(obj.get("mid"), pld.get("cmd"), pld["code"], pld.get("msg") or "", raw=obj)  # type: ignore[arg-type]
-    if kind == "cmd":
-        # A legacy "cmd" without a code is neither an ack nor something this client sends.
+        # An "ack" names its command in pld.original_mid; the others in mid (which some servers leave out).
+        mid = pld.get("original_mid") or obj.get("mid") if kind == "ack" else obj.get("mid")
+        return Ack(mid or None, pld.get("cmd"), pld["code"], pld.get("msg") or "", raw=obj)
+    if kind in ("cmd", "ack"):
+        # A legacy "cmd" (or an "ack") without a code is neither an ack nor something this client sends.
         return Unknown(obj)
     data = pld["data"] if "data" in pld else pld.get("params")
     return Command(obj.get("mid"), pld.get("cmd"), data)  # type: ignore[arg-type]

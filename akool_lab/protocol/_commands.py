@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,18 +72,37 @@ def _choice(name: str, value: object, allowed: tuple[Any, ...]) -> Any:
     return value
 
 
-def _mapping(name: str, value: object, keys: tuple[str, ...]) -> dict[str, Any]:
+def _unset(value: object) -> bool:
+    # Unset values are dropped, as the official demo does (None, and the empty string of a blank form field), so a
+    # form can pass every field.
+    return value is None or value == ""
+
+
+def _mapping(name: str, value: object, keys: tuple[str, ...], *, pass_unknown: bool = False) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ValidationError(name, f"must be a mapping, got {type(value).__name__}", allowed=", ".join(keys))
     unknown = [key for key in value if key not in keys]
-    if unknown:
+    if unknown and not pass_unknown:
         raise ValidationError(f"{name}.{unknown[0]}", "is not a known key", allowed=", ".join(keys))
-    # Unset (None) values are dropped, as the official demo does, so a form can pass every field.
-    return {key: value[key] for key in keys if value.get(key) is not None}
+    known = {key: value[key] for key in keys if key in value and not _unset(value[key])}
+    for key in unknown:
+        if not isinstance(key, str):
+            raise ValidationError(f"{name}[{key!r}]", "keys must be strings", allowed=", ".join(keys))
+        if _unset(value[key]):
+            continue
+        # The service grows new voice settings (elevenlabs_settings...) faster than this list: the official demo
+        # forwards whatever its config holds, so send it as given, but say that nothing here checked it.
+        warnings.warn(
+            f"set-params: {name}.{key} is not a key akool_lab knows ({', '.join(keys)}); it is sent unchecked",
+            UserWarning,
+            stacklevel=4,  # the caller of validate_set_params
+        )
+        known[key] = value[key]
+    return known
 
 
 def _vparams(value: object) -> dict[str, Any]:
-    given = _mapping("vparams", value, VPARAMS_KEYS)
+    given = _mapping("vparams", value, VPARAMS_KEYS, pass_unknown=True)
     checks: dict[str, Callable[[object], Any]] = {
         "vid": lambda v: _text("vparams.vid", v),
         "vurl": lambda v: _url("vparams.vurl", v),
@@ -92,7 +112,7 @@ def _vparams(value: object) -> dict[str, Any]:
         "stt_type": lambda v: _choice("vparams.stt_type", v, _STT_TYPES),
         "turn_detection": _turn_detection,
     }
-    return {key: checks[key](item) for key, item in given.items()}
+    return {key: checks[key](item) if key in checks else item for key, item in given.items()}
 
 
 def _pron_map(value: object) -> dict[str, str]:
@@ -131,9 +151,11 @@ def validate_set_params(
 ) -> dict[str, Any]:
     """The ``pld.data`` of a ``set-params`` command, validated; unset (``None``) values are left out.
 
-    A UI can call it on every edit to flag a field before anything is sent.
+    A UI can call it on every edit to flag a field before anything is sent. As in the official demo, unset fields
+    (``None`` or ``""``) are left out, and ``vparams`` keys this package does not know (the service adds new ones,
+    such as ``elevenlabs_settings``) are sent as given, with a :class:`UserWarning`.
 
-    >>> validate_set_params(lang="en", mode=2, vparams={"speed": 1.1, "vid": None})
+    >>> validate_set_params(lang="en", mode=2, bgurl="", vparams={"speed": 1.1, "vid": None})
     {'lang': 'en', 'mode': 2, 'vparams': {'speed': 1.1}}
 
     Raises:
@@ -141,15 +163,15 @@ def validate_set_params(
             when nothing at all is set.
     """
     data: dict[str, Any] = {}
-    if vid is not None:
+    if not _unset(vid):
         data["vid"] = _text("vid", vid)
-    if vurl is not None:
+    if not _unset(vurl):
         data["vurl"] = _url("vurl", vurl)
-    if lang is not None:
+    if not _unset(lang):
         data["lang"] = _text("lang", lang)
     if mode is not None:
         data["mode"] = _choice("mode", mode, MODES)
-    if bgurl is not None:
+    if not _unset(bgurl):
         data["bgurl"] = _url("bgurl", bgurl)
     if vparams is not None:
         checked = _vparams(vparams)

@@ -53,6 +53,12 @@ class ChatChunk:
     raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     """The whole decoded JSON object, extra fields included; ``None`` for a chunk built in code."""
 
+    @property
+    def indexed(self) -> bool:
+        """Whether the chunk carried an ``idx`` (a chunk built in code always does; a received one may not, in which
+        case :attr:`idx` is 0 and chunks can only be taken in arrival order)."""
+        return self.raw is None or "idx" in self.raw
+
     def __post_init__(self) -> None:
         _check_mid(self.mid)
         if not _is_int(self.idx) or self.idx < 0:
@@ -94,10 +100,13 @@ ACK_OK = 1000
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """The service's acknowledgement of a command (section 5.5): a ``"command"`` or ``"cmd"`` with ``pld.code``."""
+    """The service's acknowledgement of a command (section 5.5): a ``"command"``, ``"cmd"`` or ``"ack"`` message
+    with ``pld.code``."""
 
-    mid: str
-    """The ``mid`` of the command being acknowledged."""
+    mid: str | None
+    """The ``mid`` of the command being acknowledged (``pld.original_mid`` of an ``"ack"``); ``None`` when the ack
+    does not say which command it answers (then it is matched by :attr:`cmd`, see
+    :class:`~akool_lab.protocol.Conversation`)."""
     cmd: str | None
     """The acknowledged command's name, when the ack says it."""
     code: int
@@ -108,7 +117,7 @@ class Ack:
     """The whole decoded JSON object, extra fields included; ``None`` for an ack built in code."""
 
     def __post_init__(self) -> None:
-        _check_mid(self.mid)
+        _check_mid(self.mid, optional=True)
         if self.cmd is not None and not isinstance(self.cmd, str):
             raise ValidationError("cmd", f"must be a string or None, got {self.cmd!r}")
         if not _is_int(self.code):

@@ -45,7 +45,7 @@ class Pacer:
     goes at once and a second full one waits ``max_message_bytes / bytes_per_second`` (1/6 s for agora). For a
     budget with ``messages_per_second`` (trtc: 30) a second bucket of capacity 1 spaces messages at least
     ``1 / messages_per_second`` apart: a capacity of 1 means no burst, so no one-second window ever holds more
-    than the limit, whatever the sizes. A budget without ``bytes_per_second`` (livekit) is not byte-paced.
+    than the limit, whatever the sizes. A budget without ``bytes_per_second`` (``LIVEKIT_UNPACED``) is not byte-paced.
 
     >>> from akool_lab.protocol import AGORA
     >>> pacer = Pacer(AGORA)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from akool_lab.protocol.limits import ProviderBudget
@@ -58,6 +58,16 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def frames(self) -> AsyncIterator[Frame]:
         """The received frames, in arrival order; the iterator ends when the channel closes."""
+
+    def set_receiver(self, receiver: Callable[[Frame], None] | None) -> bool:
+        """Ask for each received frame to be handed to ``receiver(frame)`` as soon as it arrives (on the I/O thread,
+        from the transport's own read callback) instead of through :meth:`frames`; ``None`` stops it.
+
+        Returns whether the transport does so (the default: it does not, and every frame comes through
+        :meth:`frames`). Either way :meth:`frames` must still be iterated: it ends when the channel closes, and
+        yields any frame the transport could not push. ``receiver`` must not raise.
+        """
+        return False
 
     @abc.abstractmethod
     async def close(self) -> None:

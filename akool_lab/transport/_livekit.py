@@ -14,7 +14,7 @@ from typing import Any
 
 from akool_lab.errors import ConnectionError, StreamClosedError, TimeoutError, ValidationError
 from akool_lab.events import KERNEL_CLOCK
-from akool_lab.protocol.limits import LIVEKIT, ProviderBudget
+from akool_lab.protocol.limits import LIVEKIT, LIVEKIT_UNPACED, ProviderBudget
 from akool_lab.redaction import scrub
 from akool_lab.transport._base import Frame, Transport
 
@@ -38,6 +38,9 @@ class LiveKitTransport(Transport):
 
     Only packets from the avatar participant (``server_identity``, when known) are received. Timestamps are on the
     kernel clock, taken on the I/O thread.
+
+    Messages are chunked at 960 B and paced at 5,760 B/s as the official demo does on LiveKit (:data:`LIVEKIT`);
+    ``pace=False`` sends the chunks back to back (:data:`LIVEKIT_UNPACED`), at your own risk.
     """
 
     paces_itself = False
@@ -48,7 +51,8 @@ class LiveKitTransport(Transport):
         token: str,
         *,
         server_identity: str | None = None,
-        budget: ProviderBudget = LIVEKIT,
+        budget: ProviderBudget | None = None,
+        pace: bool = True,
         room_factory: Callable[[], Any] = _default_room,
     ) -> None:
         if not url or not url.startswith(("ws://", "wss://", "http://", "https://")):
@@ -58,7 +62,7 @@ class LiveKitTransport(Transport):
         self._url = url
         self._token = token
         self._server_identity = server_identity
-        self.budget = budget
+        self.budget = budget if budget is not None else (LIVEKIT if pace else LIVEKIT_UNPACED)
         self.clock = KERNEL_CLOCK
         self._room_factory = room_factory
         self._room: Any = None

@@ -186,7 +186,11 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
             live.avatar_stream.interrupt(),
             errors=self.errors,
             what="interrupt",
-            on_done=lambda ack: self.errors.note(f"interrupted: ack {ack.code} {ack.msg} in {ack.ack_ms:.0f} ms"),
+            on_done=lambda ack: self.errors.note(
+                f"interrupted: ack {ack.code} {ack.msg} in {ack.ack_ms:.0f} ms"
+                if ack.acknowledged
+                else f"interrupted ({ack.msg})"
+            ),
         )
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from typing import Any
@@ -18,9 +19,10 @@ from akool_lab.errors import (
 )
 from akool_lab.events import EventKind
 from akool_lab.live import AvatarStream, LiveSession, io_loop
-from akool_lab.protocol.limits import LIVEKIT
+from akool_lab.protocol.limits import LIVEKIT, LIVEKIT_UNPACED
 
-from .fakes import FakeTransport, ack, bot_chunk, echo_avatar, event
+from .._wait import wait_until
+from .fakes import FakeTransport, ack, bot_chunk, echo_avatar, event, queued
 
 
 def open_live(transport: FakeTransport, **kwargs: Any) -> LiveSession:
@@ -66,11 +68,13 @@ def test_concurrent_says_are_sent_in_call_order() -> None:
             replies[text] = live.say(text).text
 
         threads = []
-        for text in texts:
+        for n, text in enumerate(texts, 1):
             th = threading.Thread(target=worker, args=(text,))
             th.start()
             threads.append(th)
-            th.join(0.02)  # start them in a known order, overlapping in flight
+            # The next call starts once this one is queued (its transcript line exists): a known order, in flight
+            # together.
+            wait_until(functools.partial(queued, live, n), 5, f"message {n} queued")
         for th in threads:
             th.join(10)
     sent = [m["pld"]["text"] for m in fake.sent_messages() if m["type"] == "chat"]
@@ -91,12 +95,33 @@ def test_long_text_is_chunked_under_the_budget_and_paced() -> None:
     assert reply.text == text
 
 
-def test_livekit_budget_is_not_paced() -> None:
+def test_livekit_is_paced_like_the_demo_unless_the_user_opts_out() -> None:
+    text = "Word " * 600  # ~3 KB: four 960 B chunks
     fake = FakeTransport(budget=LIVEKIT)
     with open_live(fake, mode=1) as live:
-        reply = live.say("Word " * 600)
-    assert reply.timings.chunks >= 3 and reply.timings.send_span_ms is not None
-    assert reply.timings.send_span_ms < 100
+        paced = live.say(text)
+    with open_live(FakeTransport(budget=LIVEKIT_UNPACED), mode=1) as live:
+        unpaced = live.say(text)
+    assert paced.timings.chunks >= 3 and all(len(b) <= 960 for b in fake.sent)  # 960 B chunks kept
+    assert paced.timings.send_span_ms is not None and paced.timings.send_span_ms > 250  # ~160 ms per further chunk
+    assert unpaced.timings.send_span_ms is not None and unpaced.timings.send_span_ms < 100
+
+
+def test_livekit_transport_paces_by_default_and_not_when_asked() -> None:
+    from akool_lab.transport._livekit import LiveKitTransport
+
+    assert LiveKitTransport("wss://lk.test", "t").budget == LIVEKIT
+    assert LiveKitTransport("wss://lk.test", "t", pace=False).budget == LIVEKIT_UNPACED
+
+
+def test_set_params_drops_empty_fields_and_forwards_unknown_vparams_with_a_warning() -> None:
+    fake = FakeTransport()
+    with open_live(fake) as live:
+        with pytest.warns(UserWarning, match="elevenlabs_settings"):
+            ack_ = live.set_params(lang="", bgurl="", vparams={"speed": 1.1, "elevenlabs_settings": {"stability": 0.4}})
+        assert ack_.ok
+    (sent,) = fake.sent_messages()
+    assert sent["pld"]["data"] == {"vparams": {"speed": 1.1, "elevenlabs_settings": {"stability": 0.4}}}
 
 
 def test_duplicated_and_reordered_reply_chunks_give_the_text_once_in_order() -> None:
@@ -159,7 +184,7 @@ def test_set_params_returns_the_ack_and_a_rejected_one_raises_the_typed_error() 
 
     with open_live(FakeTransport(avatar)) as live:
         ok = live.set_params(lang="fr", vparams={"speed": 1.1})
-        assert ok.ok and ok.cmd == "set-params" and 0 < ok.ack_ms < 1000
+        assert ok.ok and ok.cmd == "set-params" and ok.ack_ms is not None and 0 < ok.ack_ms < 1000
         with pytest.raises(InvalidParameterError) as info:
             live.set_params(lang="xx")
         assert info.value.code == 1003 and "lang not supported" in str(info.value)
@@ -197,9 +222,7 @@ def test_interrupt_during_a_long_reply_returns_an_interrupted_reply() -> None:
 
     with open_live(FakeTransport(avatar), mode=1) as live:
         future = io_loop().submit(live.avatar_stream.say("Talk for a long time."))
-        import time
-
-        time.sleep(0.1)
+        wait_until(lambda: live.recorder.filter(EventKind.AUDIO_START), 5, "the avatar speaking")
         ack_ = live.interrupt()
         reply = future.result(5)
     assert ack_.ok and reply.interrupted and not reply.complete and reply.reason == "interrupted"
@@ -210,15 +233,11 @@ def test_server_disconnect_fails_the_waiting_call_and_closes_the_stream() -> Non
     fake = FakeTransport(responder=lambda m, s: [])
     live = open_live(fake, mode=1)
     future = io_loop().submit(live.avatar_stream.say("Are you there?"))
-    import time
-
-    time.sleep(0.1)
+    wait_until(lambda: live.recorder.filter(EventKind.CHAT_SENT), 5, "the message sent")
     io_loop().call_soon(fake.drop, "server went away")
     with pytest.raises(ReplyIncompleteError, match="server went away"):
         future.result(5)
-    deadline = time.time() + 5
-    while not live.closed and time.time() < deadline:
-        time.sleep(0.01)
+    live.wait_closed(5)  # signalled, not polled
     assert live.closed
     with pytest.raises(StreamClosedError):
         live.say("Hello?")
@@ -298,6 +317,34 @@ def test_llm_sentences_are_streamed_to_the_avatar_and_timed() -> None:
     assert live.recorder.filter(EventKind.LLM_FIRST_TOKEN)
 
 
+def test_an_early_handoff_completes_a_blocked_say_with_its_reply_and_never_a_chat_with_one() -> None:
+    with open_live(FakeTransport(), mode=1) as live:
+        reply = io_loop().run(live.avatar_stream.say("Handed over."), 5, "say", early=True)
+        live.use_llm(lambda text: ["One. ", "Two."])
+        turn = io_loop().run(live.avatar_stream.chat("go"), 10, "chat", early=True)
+    assert reply.text == "Handed over."
+    assert type(turn).__name__ == "ChatTurn" and [r.text for r in turn.replies] == ["One. ", "Two."]
+
+
+def test_frames_not_understood_are_recorded_as_ignored_and_the_stream_goes_on() -> None:
+    fake = FakeTransport()
+    errors: list[BaseException] = []
+    with open_live(fake, mode=1) as live:
+        live.on("error", errors.append)
+        for frame in (
+            b"not json",
+            {"v": 3, "type": "chat", "mid": "x", "pld": {"text": "future"}},
+            {"v": 2, "type": "telemetry", "pld": {}},
+            {"v": 2, "type": "command", "mid": "e1", "pld": {"cmd": "set-params", "data": {}}},
+        ):
+            io_loop().call_soon(fake.inject, frame)
+        assert live.say("Still fine.").text == "Still fine."
+    ignored = [e.data["reason"] for e in live.recorder.filter(EventKind.SERVER_EVENT) if e.data["event"] == "ignored"]
+    assert any("version 3" in r for r in ignored) and any("telemetry" in r for r in ignored)
+    assert any("echo" in r for r in ignored)
+    assert [type(e).__name__ for e in errors] == ["ProtocolError"]  # the undecodable bytes, reported, not fatal
+
+
 def test_async_generator_llm_is_supported() -> None:
     async def llm(text: str) -> Any:
         for piece in ["Async ", "answer."]:
@@ -315,9 +362,7 @@ def test_interrupt_while_a_long_message_is_still_being_sent_stops_its_remaining_
     text = "A long message that needs many chunks to travel. " * 80  # ~4 KB: 5 chunks, ~0.7 s of Agora pacing
     with open_live(fake, mode=1) as live:
         future = io_loop().submit(live.avatar_stream.say(text))
-        deadline = time.monotonic() + 5
-        while len([b for b in fake.sent if b"chat" in b]) < 1 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda: any(b"chat" in b for b in fake.sent), 5, "the first chunk sent")
         live.interrupt()
         reply = future.result(5)
     chat_chunks = [b for b in fake.sent if b"chat" in b]
@@ -349,7 +394,7 @@ def test_a_caller_that_gives_up_leaves_one_marked_record_and_no_unretrieved_erro
 
     with open_live(FakeTransport(slow_avatar), mode=1) as live:
         future = io_loop().submit(live.avatar_stream.say("I will be abandoned."))
-        time.sleep(0.05)
+        wait_until(lambda: live.recorder.filter(EventKind.CHAT_SENT), 5, "the message sent")
         future.cancel()  # the caller gives up while the reply is on its way
         assert live.say("Next one.").text == "Next one."  # the stream carries on
         done = live.recorder.filter(EventKind.REPLY_DONE)
@@ -360,7 +405,11 @@ def test_a_caller_that_gives_up_leaves_one_marked_record_and_no_unretrieved_erro
 def test_a_message_the_avatar_rejects_fails_at_once_and_does_not_take_the_next_reply() -> None:
     def picky_avatar(message: dict[str, Any], state: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
         if message["type"] == "chat" and "forbidden" in message["pld"]["text"]:
-            error = {"v": 2, "type": "event", "pld": {"event": "error", "code": 1003, "msg": "over budget"}}
+            error: dict[str, Any] = {
+                "v": 2,
+                "type": "event",
+                "pld": {"event": "error", "code": 1003, "msg": "over budget"},
+            }
             error["pld"]["ref_mid"] = message["mid"]
             return [(0.002, error)]
         return echo_avatar(message, state)

@@ -56,10 +56,10 @@ def test_set_params_decodes_back_to_a_command() -> None:
         ({"mode": True}, "mode", "1, 2"),
         ({"bgurl": "ftp://x.test/a.png"}, "bgurl", "https://"),
         ({"vurl": "voice.mp3"}, "vurl", "https://"),
-        ({"lang": ""}, "lang", "non-empty"),
+        ({"lang": "  "}, "lang", "non-empty"),
         ({"vparams": {"speed": 1.5}}, "vparams.speed", "0.8..1.2"),
         ({"vparams": {"speed": "fast"}}, "vparams.speed", "0.8..1.2"),
-        ({"vparams": {"pitch": 2}}, "vparams.pitch", "speed"),
+        ({"vparams": {"turn_detection": {"mode": "x"}}}, "vparams.turn_detection.mode", "threshold"),
         ({"vparams": {"stt_type": "whisper"}}, "vparams.stt_type", "openai_realtime"),
         ({"vparams": {"pron_map": {"AKool": 1}}}, "vparams.pron_map['AKool']", "dict[str, str]"),
         ({"vparams": {"turn_detection": {"type": "manual"}}}, "vparams.turn_detection.type", "server_vad"),
@@ -77,6 +77,31 @@ def test_set_params_errors_name_the_field_and_what_is_allowed(kwargs: dict[str, 
         validate_set_params(**kwargs)
     assert info.value.field == field
     assert info.value.allowed is not None and allowed in info.value.allowed
+
+
+def test_set_params_drops_empty_string_fields_as_the_demo_does() -> None:
+    data = validate_set_params(vid="", vurl="", lang="", bgurl="", mode=1, vparams={"vid": "", "speed": 1.0})
+    assert data == {"mode": 1, "vparams": {"speed": 1.0}}
+
+
+def test_set_params_with_only_empty_strings_sets_nothing_and_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="nothing to set"):
+        validate_set_params(lang="", bgurl="")
+
+
+def test_unknown_vparams_keys_are_passed_through_with_a_warning() -> None:
+    eleven = {"stability": 0.5, "similarity_boost": 0.75}
+    with pytest.warns(UserWarning, match="vparams.elevenlabs_settings"):
+        data = validate_set_params(vparams={"speed": 1.1, "elevenlabs_settings": eleven})
+    assert data == {"vparams": {"speed": 1.1, "elevenlabs_settings": eleven}}
+    with pytest.warns(UserWarning):
+        message = decode(encode_set_params(vparams={"elevenlabs_settings": eleven}, mid="c9"))
+    assert message == Command("c9", "set-params", {"vparams": {"elevenlabs_settings": eleven}})
+
+
+def test_an_unknown_vparams_value_that_is_not_json_is_refused_before_sending() -> None:
+    with pytest.warns(UserWarning), pytest.raises(ValidationError, match="JSON"):
+        encode_set_params(vparams={"future_setting": {1, 2}})
 
 
 def test_set_params_accepts_a_full_turn_detection() -> None:

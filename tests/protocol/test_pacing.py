@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from akool_lab.errors import ValidationError
-from akool_lab.protocol import AGORA, LIVEKIT, TRTC, Pacer
+from akool_lab.protocol import AGORA, LIVEKIT, LIVEKIT_UNPACED, TRTC, Pacer
 
 SECOND = 1_000_000_000
 
@@ -61,8 +61,14 @@ def test_trtc_full_messages_wait_for_the_byte_rate() -> None:
     assert pacer.delay_for(960, now=0) == 137_142_858  # 960 / 7000 s, rounded up
 
 
-def test_livekit_is_not_paced() -> None:
+def test_livekit_is_paced_like_the_official_demo() -> None:
     pacer = Pacer(LIVEKIT)
+    pacer.delay_for(960, now=0)
+    assert pacer.delay_for(960, now=0) == 166_666_667  # 960 / 5760 s, as on Agora
+
+
+def test_livekit_unpaced_sends_back_to_back() -> None:
+    pacer = Pacer(LIVEKIT_UNPACED)
     assert [pacer.delay_for(960, now=0) for _ in range(50)] == [0] * 50
 
 

@@ -107,7 +107,7 @@ def test_the_budget_the_browser_paces_with_is_the_providers() -> None:
         "name": "agora", "max_message_bytes": 960, "bytes_per_second": 5760, "messages_per_second": None,
     }  # fmt: skip
     assert Stage(session("trtc", TRTC)).budget["messages_per_second"] == 29  # under the SDK's 30 a window
-    assert Stage(session("livekit", LIVEKIT)).budget["bytes_per_second"] is None
+    assert Stage(session("livekit", LIVEKIT)).budget["bytes_per_second"] == 5760  # paced like the official demo
 
 
 def test_sdk_urls_default_to_the_cdn_and_can_be_overridden() -> None:
