@@ -316,7 +316,9 @@ def plot_pacing_cost(records: Iterable[Any]) -> Figure:
     ax = fig.add_subplot()
     if points:
         scatter = ax.scatter([p[0] for p in points], [p[1] for p in points], c=[p[2] for p in points], cmap="viridis")
-        fig.colorbar(scatter, ax=ax, label="chunks")
+        from matplotlib.ticker import MaxNLocator
+
+        fig.colorbar(scatter, ax=ax, label="chunks", ticks=MaxNLocator(integer=True))  # whole chunks, not 1.5
     else:
         _no_data(ax, "messages")
     ax.set_xlabel("text length (characters)")
