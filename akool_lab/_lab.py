@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from akool_lab.events import Recorder
-from akool_lab.target import resolve_target
+from akool_lab.target import DEFAULT_PROFILE, resolve_target
 from akool_lab.widgets import Dashboard
 
 __all__ = ["Dashboard", "lab"]
@@ -23,7 +23,7 @@ __all__ = ["Dashboard", "lab"]
 def lab(
     target: str = "auto",
     *,
-    profile: str = "fast",
+    profile: str = DEFAULT_PROFILE,
     seed: int = 0,
     faults: str | None = None,
     duration: int = 180,

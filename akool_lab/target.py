@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +25,23 @@ if TYPE_CHECKING:
     from akool_lab.live import LiveSession
     from akool_lab.sim import SimServer
 
-__all__ = ["DEFAULT_AVATAR", "Target", "has_real_credentials", "resolve_target", "start"]
+__all__ = [
+    "DEFAULT_AVATAR",
+    "DEFAULT_PROFILE",
+    "Target",
+    "choose_stream_type",
+    "describe_target",
+    "has_real_credentials",
+    "resolve_target",
+    "start",
+]
 
 #: The avatar of AKool's own demo, also in the simulator's catalogue.
 DEFAULT_AVATAR = "dvp_Tristan_cloth2_1080P"
 TARGETS = ("auto", "sim", "real")
+#: The simulator's profile wherever a person meets it (``start``, ``lab``, ``akool-lab demo``/``run``): timings
+#: that look like the real service's (see ``docs/realistic-profile.md``). ``fast``/``zero`` are for tests/benchmarks.
+DEFAULT_PROFILE = "realistic"
 
 
 def has_real_credentials() -> bool:
@@ -47,12 +60,20 @@ class Target:
         base_url: the REST base URL.
         api_key: the key (a :class:`Secret`; ``None`` for a real target using client id/secret from the env).
         sim: the running simulator when ``kind == "sim"`` (stopped by :meth:`close`).
+        profile, seed: the simulator's latency profile and seed (``None`` for AKool).
     """
 
     kind: str
     base_url: str | None
     api_key: Secret | None
     sim: SimServer | None = field(default=None, repr=False)
+    profile: str | None = None
+    seed: int | None = None
+
+    @property
+    def label(self) -> str:
+        """What the numbers measured on this target are, in words (see :func:`describe_target`)."""
+        return describe_target(self)
 
     def client(self, **kwargs: Any) -> AkoolClient:
         """A sync :class:`~akool_lab.api.AkoolClient` for this target."""
@@ -78,7 +99,85 @@ class Target:
         self.close()
 
 
-def resolve_target(target: str = "auto", *, profile: str = "fast", seed: int = 0, faults: str | None = None) -> Target:
+def describe_target(target: Any) -> str:
+    """The label that says what measured numbers are: ``"simulated · profile realistic · seed 0"`` or ``"AKool"``.
+
+    ``target``: a :class:`Target`, the ``target`` mapping of a saved run's ``params.json`` (``kind``, ``profile``,
+    ``seed``), or ``None`` (``"unknown target"``). Every place that shows numbers (the CLI's summary, report.html,
+    params.json, the dashboard's banner, the notebooks) uses this one function, so they all say the same.
+
+    >>> describe_target({"kind": "sim", "profile": "realistic", "seed": 0})
+    'simulated · profile realistic · seed 0'
+    >>> describe_target({"kind": "real"})
+    'AKool'
+    """
+    if target is None:
+        return "unknown target"
+    if isinstance(target, Mapping):
+        kind, profile, seed = target.get("kind"), target.get("profile"), target.get("seed")
+    else:
+        kind, profile, seed = (getattr(target, name, None) for name in ("kind", "profile", "seed"))
+    if kind == "real":
+        return "AKool"
+    if kind == "sim":
+        parts = ["simulated"]
+        if profile:
+            parts.append(f"profile {profile}")
+        if seed is not None:
+            parts.append(f"seed {seed}")
+        return " · ".join(parts)
+    return f"{kind or 'unknown'} target"
+
+
+#: Stream types whose data channel Python itself can join (LiveKit, with the ``livekit`` extra).
+PYTHON_STREAM_TYPES = ("livekit",)
+
+
+def _livekit_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("livekit.rtc") is not None
+    except ModuleNotFoundError:  # no ``livekit`` package at all
+        return False
+
+
+def choose_stream_type(kind: str, requested: str | None = None) -> str | None:
+    """The stream type to create sessions with, so that Python can reach their data channel; checked before any
+    session is created (a session costs credits as soon as it exists).
+
+    On AKool (``kind == "real"``) only a LiveKit session's data channel can be joined from Python (Agora's and
+    TRTC's exist only in a browser: use the notebook's stage widget for those), so ``requested=None`` chooses
+    ``"livekit"``; the ``livekit`` package must be installed (``pip install 'akool-lab[livekit]'``). On the
+    simulator every stream type carries its WebSocket, so the service's default (``None``) is kept.
+
+    Raises:
+        ValidationError: naming ``stream_type`` and what to install or pass.
+    """
+    if kind != "real":
+        return requested
+    if requested is not None and requested not in PYTHON_STREAM_TYPES:
+        raise ValidationError(
+            "stream_type",
+            f"a {requested!r} session's data channel cannot be joined from Python, so its messages could not be "
+            "sent or measured (the session would cost credits for nothing)",
+            allowed="'livekit' (pip install 'akool-lab[livekit]'), or show the session on the notebook's stage "
+            "widget (akool_lab.widgets.Stage) and connect through stage.transport",
+        )
+    if not _livekit_installed():
+        raise ValidationError(
+            "stream_type",
+            "sessions on AKool are joined from Python through LiveKit, and the 'livekit' package is not installed "
+            "(nothing was created)",
+            allowed="pip install 'akool-lab[livekit]', or use the notebook's stage widget (akool_lab.widgets.Stage) "
+            "for an Agora or TRTC session",
+        )
+    return "livekit"
+
+
+def resolve_target(
+    target: str = "auto", *, profile: str = DEFAULT_PROFILE, seed: int = 0, faults: str | None = None
+) -> Target:
     """Resolve ``target``: ``"real"`` (AKool, needs credentials), ``"sim"`` (start the embedded simulator) or
     ``"auto"`` (real when credentials are configured, else the simulator)."""
     if target not in TARGETS:
@@ -96,7 +195,7 @@ def resolve_target(target: str = "auto", *, profile: str = "fast", seed: int = 0
     from akool_lab import sim
 
     server = sim.start(profile=profile, seed=seed, faults=faults)
-    return Target("sim", server.base_url, Secret(server.api_key), server)
+    return Target("sim", server.base_url, Secret(server.api_key), server, profile=profile, seed=seed)
 
 
 def start(
@@ -105,7 +204,7 @@ def start(
     duration: int = 180,
     mode_type: int = 1,
     target: str = "auto",
-    profile: str = "fast",
+    profile: str = DEFAULT_PROFILE,
     seed: int = 0,
     recorder: Recorder | None = None,
     live_timeout: float = 120.0,
@@ -113,10 +212,19 @@ def start(
 ) -> LiveSession:
     """Create a session, wait until it is live, connect, and return the :class:`~akool_lab.live.LiveSession`.
 
-    On the embedded simulator when no API key is configured (``target="auto"``). Closing the returned session
+    On the embedded simulator (profile ``realistic`` by default) when no API key is configured (``target="auto"``);
+    on AKool, the session is a LiveKit one joined from Python (see :func:`choose_stream_type`, checked before the
+    session is created). Closing the returned session
     (or leaving its ``with`` block) closes the stream, the AKool session, the client and the simulator.
     """
     tgt = resolve_target(target, profile=profile, seed=seed)
+    try:
+        stream_type = choose_stream_type(tgt.kind, create_kwargs.pop("stream_type", None))
+    except BaseException:
+        tgt.close()
+        raise
+    if stream_type is not None:
+        create_kwargs["stream_type"] = stream_type
     client = None
     session_id: str | None = None
     try:

@@ -518,7 +518,8 @@ class StreamConnection:
         session.next_reply += 1
         reply_mid = f"r-{session.next_reply}"
         ms = NS_PER_MS
-        first = start_ns + int(profile.ttfr(rng) * ms)
+        # In dialogue mode the avatar's LLM thinks before the first chunk (the profile's think_ms; 0 for mode 1).
+        first = start_ns + int((profile.ttfr(rng) + (profile.think(rng) if settings.mode == 2 else 0.0)) * ms)
         audio_start = first + int(profile.audio(rng) * ms)
         speak_ms = profile.speak(text, settings.speed)
         audio_end = audio_start + int(speak_ms * ms)

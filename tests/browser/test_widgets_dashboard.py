@@ -30,7 +30,7 @@ TEST_BUDGET_S = 90.0
 # the notebook's outputs (which would be a leak of its own).
 DASHBOARD_CELL = """
 import json, akool_lab
-dash = akool_lab.lab(target="sim")
+dash = akool_lab.lab(target="sim", profile="fast")
 
 def _write_secrets(live):
     creds = dash.session_panel.session.credentials

@@ -128,7 +128,7 @@ def test_the_simulator_binds_to_loopback_by_default(server: sim.SimServer) -> No
 def test_the_demo_never_writes_the_key_to_its_output_reports_or_events(tmp_path: Path) -> None:
     out = tmp_path / "report"
     result = subprocess.run(
-        [*CLI, "demo", "--out", str(out), "--sessions", "1", "--messages", "2"],
+        [*CLI, "demo", "--out", str(out), "--sessions", "1", "--messages", "2", "--profile", "fast"],
         env=canary_env(),
         capture_output=True,
         text=True,

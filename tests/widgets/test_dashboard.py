@@ -21,7 +21,7 @@ from tests.widgets.conftest import wait_until
 
 @pytest.fixture
 def dash() -> Iterator[Dashboard]:
-    dashboard = akool_lab.lab(target="sim")
+    dashboard = akool_lab.lab(target="sim", profile="fast")
     yield dashboard
     dashboard.close()
 
@@ -59,7 +59,7 @@ def start_session(dash: Dashboard) -> None:
 
 
 def test_lab_builds_every_panel_on_the_simulator_when_no_key_is_configured() -> None:
-    dashboard = akool_lab.lab()
+    dashboard = akool_lab.lab(profile="fast")
     try:
         assert dashboard.target.kind == "sim"
         assert isinstance(dashboard, widgets.VBox)
@@ -118,7 +118,7 @@ def test_no_secret_is_in_any_widget_state(dash: Dashboard) -> None:
 
 
 def test_close_closes_the_session_and_stops_the_simulator() -> None:
-    dashboard = akool_lab.lab(target="sim")
+    dashboard = akool_lab.lab(target="sim", profile="fast")
     start_session(dashboard)
     session_id = dashboard.session_panel.session.id if dashboard.session_panel.session else ""
     server = dashboard.target.sim
