@@ -59,10 +59,10 @@ PANEL_CSS = """
 def describe_target(target: Any) -> str:
     """What the numbers a panel shows are: ``"simulated · profile realistic · seed 0"``, or ``"AKool"``.
 
-    ``target`` is an :class:`akool_lab.target.Target` (or anything with ``kind``, ``profile`` and ``seed``), or a
-    mapping with those keys; ``None`` gives ``""`` (a panel built on a bare client does not know its target).
-    The widgets never import :mod:`akool_lab.target` (it sits above them), hence this small reading of its fields;
-    it says the same as the target's own label.
+    ``target`` is an :class:`akool_lab.target.Target`, whose own ``label`` (:func:`akool_lab.target.describe_target`)
+    is used as it is; or anything else with ``kind``, ``profile`` and ``seed``, or a mapping with those keys, read
+    the same way; ``None`` gives ``""`` (a panel built on a bare client does not know its target). The widgets never
+    import :mod:`akool_lab.target` (it sits above them), hence this small reading of the fields.
 
     >>> describe_target({"kind": "sim", "profile": "realistic", "seed": 0})
     'simulated · profile realistic · seed 0'
@@ -71,6 +71,9 @@ def describe_target(target: Any) -> str:
     """
     if target is None:
         return ""
+    own = getattr(target, "label", None)
+    if isinstance(own, str):
+        return own
     if isinstance(target, Mapping):
         kind, profile, seed = target.get("kind"), target.get("profile"), target.get("seed")
     else:
