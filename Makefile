@@ -10,7 +10,7 @@ OUT ?= report
 .PHONY: demo test lint typecheck pytest lab bench chromium clean help
 
 help:
-	@echo "make demo   run the main job (lifecycle + latency experiment) on the embedded simulator"
+	@echo "make demo   run the main job (lifecycle + latency experiment) on the embedded simulator (realistic timing)"
 	@echo "make test   lint, type-check and run the whole test suite (installs what it needs)"
 	@echo "make lab    open the notebooks in JupyterLab"
 	@echo "make bench  run the benchmarks (writes bench.json)"
@@ -39,8 +39,10 @@ chromium:
 	  fi; \
 	fi
 
+# The simulator's realistic profile (akool-lab's default); PROFILE=fast for a few-second run.
+PROFILE ?= realistic
 demo: $(VENV)/.stamp-lab
-	$(VENV)/bin/akool-lab demo --out $(OUT)
+	$(VENV)/bin/akool-lab demo --profile $(PROFILE) --out $(OUT)
 
 lint: $(VENV)/.stamp-dev
 	$(VENV)/bin/ruff check akool_lab tests benchmarks

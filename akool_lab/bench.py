@@ -1,8 +1,10 @@
-"""``akool-lab bench``: the toolkit's own cost, the simulator's capacity and the accuracy of its measurements.
+"""The benchmarks behind ``akool-lab bench`` (command line in :mod:`akool_lab.cli.bench`): the toolkit's own cost, the simulator's capacity and the accuracy of its measurements.
 
 Each figure is measured side by side against a baseline in the same run (a ratio) where absolute times would be
 too noisy on a shared machine. The benchmark code lives in the repository's ``benchmarks/`` folder (one module per
-figure, each runnable on its own); this command runs them all and writes one JSON file with exactly these keys:
+figure, each runnable on its own), so the command works from a source checkout only (an installed wheel leaves it
+out of ``akool-lab --help`` and says so when it is called); it runs them all and writes one JSON file with exactly
+these keys:
 
 ==========================  ===========================================================  ========
 key                         what                                                          target
@@ -19,16 +21,14 @@ widget_update_p99_ms        chunk arrival -> transcript widget update, 100 chunk
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KEYS", "TARGETS", "run", "run_benchmarks"]
+__all__ = ["KEYS", "TARGETS", "benchmarks_available", "meets", "run_benchmarks"]
 
 #: key -> (module in benchmarks/, function returning the figure or a dict with "ratio")
 KEYS: dict[str, tuple[str, str]] = {
@@ -51,9 +51,18 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 
 
+def _benchmarks_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def benchmarks_available() -> bool:
+    """Whether the benchmarks can run: this package sits in a source checkout beside its ``benchmarks/`` folder."""
+    return (_benchmarks_path() / "bench_overhead.py").is_file()
+
+
 def _benchmarks_dir() -> Path:
-    here = Path(__file__).resolve().parent.parent / "benchmarks"
-    if not (here / "bench_overhead.py").exists():
+    here = _benchmarks_path()
+    if not benchmarks_available():
         raise FileNotFoundError(
             "akool-lab bench runs from a source checkout (it needs the repository's benchmarks/ folder); "
             "clone the repository and run `make bench`"
@@ -89,26 +98,7 @@ def run_benchmarks(
     return figures, details
 
 
-def _meets(key: str, value: float) -> bool:
+def meets(key: str, value: float) -> bool:
+    """Whether ``value`` meets the target of figure ``key``."""
     op, target = TARGETS[key]
     return value <= target if op == "<=" else value >= target
-
-
-def run(args: argparse.Namespace) -> int:
-    """``akool-lab bench [--quick] [--out FILE]``: run every benchmark, print a table, write the JSON file."""
-    try:
-        print(f"akool-lab bench ({'quick' if args.quick else 'full'})", flush=True)
-        figures, details = run_benchmarks(quick=args.quick, log=lambda line: print(line, flush=True))
-    except FileNotFoundError as exc:
-        print(f"akool-lab bench: error: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    out.with_suffix(".details.json").write_text(json.dumps(details, indent=2, default=str) + "\n", encoding="utf-8")
-    print()
-    print(f"{'figure':<26} {'value':>10}  {'target':>8}  met")
-    for key, value in figures.items():
-        op, target = TARGETS[key]
-        print(f"{key:<26} {value:>10}  {op}{target:>6}  {'yes' if _meets(key, value) else 'NO'}")
-    print(f"\nwrote {out} (and {out.with_suffix('.details.json').name} with min/median/max)")
-    return 0

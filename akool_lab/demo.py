@@ -1,27 +1,31 @@
-"""``akool-lab demo``: the main job.
+"""The main job (``akool-lab demo``, command line in :mod:`akool_lab.cli.demo`).
 
 It walks the whole lifecycle of a streaming-avatar session (avatars, voices, languages, create, wait until live,
 connect, set-params, say, ask, interrupt, close), then runs a latency experiment, writes the report (events,
-summary, figures, ``report.html``) and prints the summary table. By default everything runs on the embedded
-simulator; ``--target real`` uses AKool with the key from the environment.
+summary, figures, ``report.html``) and prints the summary. By default everything runs on the embedded simulator
+with the ``realistic`` profile (timings like a real service's; about 40 s in all); ``--target real`` uses AKool
+with the key from the environment, through LiveKit (checked before any session is created).
+
+The experiment stops each message at ``audio_start`` (then interrupts it): time to first reply and to audio are
+measured without paying for the speech.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from akool_lab.errors import AkoolLabError, ValidationError
-from akool_lab.target import DEFAULT_AVATAR, Target, resolve_target
+from akool_lab.target import DEFAULT_AVATAR, DEFAULT_PROFILE, Target, choose_stream_type, resolve_target
 
 if TYPE_CHECKING:
     from akool_lab.api import AkoolClient
+    from akool_lab.metrics import ExperimentResult
 
-__all__ = ["run", "run_demo"]
+__all__ = ["DemoOutcome", "run_demo"]
 
 T = TypeVar("T")
 
@@ -53,7 +57,31 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} ms"
 
 
-def _lifecycle(client: AkoolClient, target: Target, avatar_id: str | None, p: _Printer) -> None:
+@dataclass
+class DemoOutcome:
+    """What the demo leaves: the report, the experiment's result and what failed (empty when all went well).
+
+    Attributes:
+        report: the path of ``report.html``.
+        result: the latency experiment's result.
+        failures: the failed messages by kind (``"2 messages incomplete: session ended"``) and failed sessions.
+        elapsed_s: the demo's wall time.
+    """
+
+    report: Path
+    result: ExperimentResult
+    failures: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every message and session succeeded."""
+        return not self.failures
+
+
+def _lifecycle(
+    client: AkoolClient, target: Target, avatar_id: str | None, stream_type: str | None, p: _Printer
+) -> None:
     avatars = p.run(
         "list avatars",
         lambda: client.avatars.list(),
@@ -68,7 +96,7 @@ def _lifecycle(client: AkoolClient, target: Target, avatar_id: str | None, p: _P
     p.run("list languages", lambda: client.languages.list(), lambda langs: f"{len(langs)} languages")
     session = p.run(
         "create a session",
-        lambda: client.sessions.create(chosen, duration=120, mode_type=1),
+        lambda: client.sessions.create(chosen, duration=120, mode_type=1, stream_type=stream_type),
         lambda s: f"{s.id} on {chosen} (status {int(s.status)}, {s.stream_type})",
     )
     try:
@@ -142,25 +170,37 @@ def run_demo(
     target: str = "sim",
     sessions: int = 3,
     messages: int = 8,
-    profile: str = "fast",
+    profile: str = DEFAULT_PROFILE,
     seed: int = 0,
     avatar_id: str | None = None,
     stdout: TextIO | None = None,
     progress: bool = True,
-) -> Path:
-    """Run the demo and return the path of ``report.html`` (see the module docstring)."""
+    faults: str | None = None,
+) -> DemoOutcome:
+    """Run the demo (see the module docstring); returns its :class:`DemoOutcome` (report path, result, failures).
+
+    ``faults``: a simulator fault plan (``akool-lab sim --faults`` grammar), to see how failures are reported.
+    """
+    from akool_lab.cli._summary import print_summary
+
     p = _Printer(stdout or sys.stdout)
     started = time.perf_counter()
-    tgt = resolve_target(target, profile=profile, seed=seed)
-    where = "the embedded simulator" if tgt.kind == "sim" else "AKool"
-    p.line(f"akool-lab demo on {where} ({tgt.base_url or 'default base URL'}; profile {profile if tgt.sim else '-'})")
-    p.line()
-    p.line("The lifecycle of one session:")
+    tgt = resolve_target(target, profile=profile, seed=seed, faults=faults)
     try:
+        # Checked before anything is created: on AKool, a session whose data channel Python cannot join costs
+        # credits for nothing.
+        stream_type = choose_stream_type(tgt.kind)
+        where = "the embedded simulator" if tgt.kind == "sim" else "AKool"
+        p.line(f"akool-lab demo on {where}: {tgt.label} ({tgt.base_url or 'default base URL'})")
+        p.line()
+        p.line("The lifecycle of one session:")
         with tgt.client() as client:
-            _lifecycle(client, tgt, avatar_id, p)
+            _lifecycle(client, tgt, avatar_id, stream_type, p)
             p.line()
-            p.line(f"A latency experiment: {sessions} sessions x {messages} messages (mode 1, say):")
+            p.line(
+                f"A latency experiment: {sessions} sessions x {messages} messages (mode 1, say; each message is "
+                "interrupted once the avatar starts speaking, so the run measures without paying for speech):"
+            )
             from akool_lab.metrics import run_experiment
 
             result = run_experiment(
@@ -170,40 +210,20 @@ def run_demo(
                 concurrency=min(sessions, 3),
                 mode=1,
                 warmup=0,
+                until="audio_start",
                 avatar_id=avatar_id or DEFAULT_AVATAR,
-                duration=120,
                 progress=progress,
                 target=tgt,
+                stream_type=stream_type,
+                out=out,
+                title="akool_lab demo",
             )
-            report = result.save(out, title="akool_lab demo")
     finally:
         tgt.close()
+    report = Path(out) / "report.html"
+    failures = result.failures() + [e for e in result.errors if e.startswith(("closing session", "close_all"))]
+    elapsed = time.perf_counter() - started
     p.line()
-    p.line(str(result.summary()))
-    if result.errors:
-        p.line(f"{len(result.errors)} session(s) failed: " + "; ".join(str(e) for e in result.errors))
-    p.line()
-    p.line(f"Report: {report}")
-    p.line(f"Done in {time.perf_counter() - started:.1f} s; every session created was closed.")
-    return report
-
-
-def run(args: argparse.Namespace) -> int:
-    """``akool-lab demo`` (flags declared in :mod:`akool_lab.cli`); returns the exit code."""
-    try:
-        run_demo(
-            out=args.out,
-            target=args.target,
-            sessions=args.sessions,
-            messages=args.messages,
-            profile=args.profile,
-            seed=args.seed,
-            avatar_id=args.avatar,
-        )
-    except ValidationError as exc:
-        print(f"akool-lab demo: error: {exc}", file=sys.stderr)
-        return 2
-    except AkoolLabError as exc:
-        print(f"akool-lab demo: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    print_summary(result, report, out=p.out)
+    p.line(f"Done in {elapsed:.1f} s; every session created was closed.")
+    return DemoOutcome(report, result, failures, elapsed)

@@ -137,6 +137,9 @@ def plot_histogram(
         _no_data(ax, metric)
     ax.set_xlabel(f"{_label(metric)} (ms)")
     ax.set_ylabel("messages")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of messages are whole numbers
     ax.set_title(f"Distribution of {_label(metric)} ({metric}, n={len(both)})")
     return fig
 
@@ -315,10 +318,19 @@ def plot_pacing_cost(records: Iterable[Any]) -> Figure:
     fig = _new_figure()
     ax = fig.add_subplot()
     if points:
-        scatter = ax.scatter([p[0] for p in points], [p[1] for p in points], c=[p[2] for p in points], cmap="viridis")
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.colors import BoundaryNorm
 
-        fig.colorbar(scatter, ax=ax, label="chunks", ticks=MaxNLocator(integer=True))  # whole chunks, not 1.5
+        # A whole number of chunks: one colour per count, ticks on whole numbers only.
+        counts = sorted({p[2] for p in points})
+        bounds = [c - 0.5 for c in range(counts[0], counts[-1] + 1)] + [counts[-1] + 0.5]
+        norm = BoundaryNorm(bounds, ncolors=256)
+        scatter = ax.scatter(
+            [p[0] for p in points], [p[1] for p in points], c=[p[2] for p in points], cmap="viridis", norm=norm
+        )
+        colorbar = fig.colorbar(scatter, ax=ax, label="chunks")
+        step = max(1, (counts[-1] - counts[0] + 1) // 8)
+        colorbar.set_ticks(list(range(counts[0], counts[-1] + 1, step)))
+        ax.set_ylim(0, max(1.0, max(p[1] for p in points) * 1.1))  # a time span: never below 0
     else:
         _no_data(ax, "messages")
     ax.set_xlabel("text length (characters)")

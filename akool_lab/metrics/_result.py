@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from akool_lab.events import Recorder
+from akool_lab.events import Event, Recorder
 from akool_lab.metrics._records import (
     CommandRecord,
     HttpRecord,
@@ -43,6 +43,8 @@ class ExperimentResult:
         session_ids: the sessions the run created (all of them closed at the end).
         elapsed_s: the run's wall time in seconds.
         versions: the versions a loaded run was made with (empty for a run made in this process).
+        status: ``"complete"``, or for a partial run ``"running"`` (the process died: killed, crashed) or
+            ``"interrupted"`` (Ctrl+C); a partial run holds every event recorded until it stopped.
     """
 
     recorder: Recorder
@@ -52,6 +54,25 @@ class ExperimentResult:
     session_ids: list[str] = field(default_factory=list)
     elapsed_s: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    status: str = "complete"
+
+    @property
+    def partial(self) -> bool:
+        """Whether the run stopped before its end (see :attr:`status`)."""
+        return self.status != "complete"
+
+    @property
+    def label(self) -> str:
+        """What the numbers are: ``"simulated · profile realistic · seed 0"`` or ``"AKool"``."""
+        from akool_lab.target import describe_target
+
+        return describe_target(self.target)
+
+    def failures(self) -> list[str]:
+        """The messages that failed, by kind, in words: ``["2 messages incomplete: session ended"]``."""
+        from akool_lab.metrics._failures import failure_counts, failure_lines
+
+        return failure_lines(failure_counts(self.recorder.events))
 
     @property
     def records(self) -> list[MessageRecord]:
@@ -80,8 +101,11 @@ class ExperimentResult:
         *,
         include_warmup: bool = False,
     ) -> SummaryTable:
-        """The summary table of the message timings (see :func:`~akool_lab.metrics.summary_table`)."""
-        return summary_table(self.records, metrics, by, include_warmup=include_warmup)
+        """The summary table of the message timings (see :func:`~akool_lab.metrics.summary_table`); metrics that no
+        message has (``reply_ms``/``speak_ms`` when each message stopped at ``audio_start``) are left out."""
+        records = self.records
+        chosen = measured_metrics(records, metrics, until=self.params.get("until"))
+        return summary_table(records, chosen, by, include_warmup=include_warmup)
 
     def plot(self) -> dict[str, Figure]:
         """The report's figures, by name (each a new ``matplotlib.figure.Figure``)."""
@@ -107,11 +131,14 @@ class ExperimentResult:
             errors=self.errors,
             title=title,
             run_versions=self.versions or None,
+            status=self.status,
         )
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> ExperimentResult:
-        """Read a run saved by :meth:`save` (its ``events.jsonl`` and, when present, ``params.json``)."""
+        """Read a run saved by :meth:`save` or being written by ``run_experiment(out=...)`` (its ``events.jsonl``
+        and, when present, ``params.json``). A partial run (killed, interrupted) loads too: a last line cut short
+        by the kill is left out; any other unreadable line is an error."""
         from akool_lab.metrics._report import EVENTS_FILE, PARAMS_FILE
 
         base = Path(directory)
@@ -123,20 +150,53 @@ class ExperimentResult:
             meta = json.loads((base / PARAMS_FILE).read_text(encoding="utf-8"))
         params = dict(meta.get("params") or {})
         return cls(
-            recorder=Recorder.load(events),
+            recorder=_load_events(events),
             params=params,
             target=dict(meta.get("target") or {}),
             errors=list(meta.get("errors") or []),
             session_ids=list(params.get("session_ids") or []),
             elapsed_s=params.get("elapsed_s"),
             versions=dict(meta.get("versions") or {}),
+            status=str(meta.get("status") or "complete"),
         )
 
     def __repr__(self) -> str:
+        partial = "" if self.status == "complete" else f" status={self.status}"
         return (
             f"<ExperimentResult target={self.target.get('kind', '?')} sessions={len(self.session_ids)} "
-            f"events={len(self.recorder)} errors={len(self.errors)}>"
+            f"events={len(self.recorder)} errors={len(self.errors)}{partial}>"
         )
+
+
+def _load_events(path: Path) -> Recorder:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    events = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(Event.from_json(json.loads(line)))
+        except ValueError as exc:
+            if number == len(lines):
+                break  # the last line of a killed run may be cut short: everything before it is whole
+            raise ValueError(f"{path}: line {number} is not an event ({exc})") from None
+    return Recorder(events)
+
+
+def measured_metrics(
+    records: Sequence[MessageRecord], metrics: Sequence[str] = DEFAULT_METRICS, *, until: str | None = None
+) -> tuple[str, ...]:
+    """The ``metrics`` that at least one record has a value for, in order (all of them when there is no record).
+
+    In a run whose messages stopped at ``audio_start`` (``until``; then interrupted), the reply and speaking times
+    are the interrupt's, not the avatar's: they are left out too.
+    """
+    if until == "audio_start":
+        metrics = [m for m in metrics if m not in ("reply_ms", "speak_ms")]
+    if not records:
+        return tuple(metrics)
+    present = tuple(m for m in metrics if any(getattr(r, m, None) is not None for r in records))
+    return present or tuple(metrics)
 
 
 def load_run(directory: str | os.PathLike[str]) -> ExperimentResult:

@@ -3,7 +3,7 @@ AKool's Live Avatar service, on loopback, with a latency model, faults, a credit
 
 - :func:`app` returns the Starlette (ASGI) app, to drive with ``httpx.ASGITransport`` and no port at all.
 - :func:`start` serves it with uvicorn on a background thread and returns a :class:`SimServer`.
-- ``akool-lab sim`` serves it until SIGINT/SIGTERM (:mod:`akool_lab.sim.cli`).
+- ``akool-lab sim`` serves it until SIGINT/SIGTERM (:mod:`akool_lab.cli.sim`).
 
 Extensions beyond AKool, all clearly marked: credentials carry ``ws_url`` and ``ws_token`` (a WebSocket carrying the
 v2 messages as JSON text frames, one per frame), the stream type ``"websocket"``, and the admin routes under

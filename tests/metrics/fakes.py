@@ -33,6 +33,7 @@ class Faults:
     message: set[tuple[int, int]] = field(default_factory=set)
     incomplete: set[tuple[int, int]] = field(default_factory=set)
     interrupt_at: tuple[int, int] | None = None  # KeyboardInterrupt raised by say() there
+    ends_at: tuple[int, int] | None = None  # the server ends the session while this message is spoken
 
 
 class FakeLive:
@@ -42,7 +43,17 @@ class FakeLive:
         self.number = number
         self.sent = 0
         self.closed = False
+        self.close_reason: str | None = None
         self.params: dict[str, Any] = {}
+        self.untils: list[str] = []
+
+    @property
+    def is_open(self) -> bool:
+        return not self.closed
+
+    @property
+    def avatar_stream(self) -> FakeLive:
+        return self  # the runner only reads close_reason from it
 
     def _now(self) -> int:
         return time.perf_counter_ns()
@@ -57,6 +68,10 @@ class FakeLive:
             raise KeyboardInterrupt
         if (self.number, j) in faults.message:
             raise StreamClosedError("injected: the connection dropped before sending")
+        if faults.ends_at == (self.number, j):
+            self.closed = True
+            self.close_reason = "closed by the server (code 1000)"
+            raise StreamClosedError("the stream closed: closed by the server (code 1000)")
         rec = self.client.rec
         mid = f"m{self.number}-{j}"
         t = self._now()
@@ -99,10 +114,12 @@ class FakeLive:
         )
         return FakeReply(mid)
 
-    def say(self, text: str, *, timeout: float | None = None) -> FakeReply:
+    def say(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> FakeReply:
+        self.untils.append(until)
         return self._converse(text, "say")
 
-    def ask(self, text: str, *, timeout: float | None = None) -> FakeReply:
+    def ask(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> FakeReply:
+        self.untils.append(until)
         return self._converse(text, "ask")
 
     def set_params(self, **params: Any) -> None:
@@ -124,9 +141,10 @@ class FakeSessions:
         self.counter = itertools.count()
         self.lock = threading.Lock()
 
-    def create(self, avatar_id: str, *, duration: int, mode_type: int) -> FakeSession:
+    def create(self, avatar_id: str, *, duration: int, mode_type: int, stream_type: str | None = None) -> FakeSession:
         with self.lock:
             number = next(self.counter)
+            self.client.requests += 1
         self.client.rec.record("http", session_id=None, endpoint="sessions.create", ms=1.0, attempt=1, error=None)
         if number in self.client.faults.create:
             raise AkoolError(1201, "injected: create failed", "sessions.create")
@@ -136,6 +154,7 @@ class FakeSessions:
             self.client.open.add(sid)
             self.client.numbers[sid] = number
             self.client.modes[sid] = mode_type
+            self.client.durations[sid] = duration
         self.client.rec.record("session.created", session_id=sid, status=1)
         return FakeSession(sid)
 
@@ -157,7 +176,12 @@ class FakeSessions:
 
 
 class FakeAvatars:
+    def __init__(self, client: FakeClient) -> None:
+        self.client = client
+
     def list(self) -> list[Any]:
+        self.client.requests += 1
+
         @dataclass
         class Avatar:
             avatar_id: str
@@ -173,12 +197,14 @@ class FakeClient:
         self.recorder: Recorder | None = recorder if recorder is not None else Recorder()
         self.base_url = "http://fake.invalid"
         self.sessions = FakeSessions(self)
-        self.avatars = FakeAvatars()
+        self.avatars = FakeAvatars(self)
         self.created: list[str] = []
         self.closed: list[str] = []
         self.open: set[str] = set()
         self.numbers: dict[str, int] = {}
         self.modes: dict[str, int] = {}
+        self.durations: dict[str, int] = {}
+        self.requests = 0  # every call that would reach the service (avatars.list, sessions.create)
         self.lives: list[FakeLive] = []
         self.close_all_calls = 0
 

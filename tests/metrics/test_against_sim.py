@@ -86,3 +86,44 @@ def test_two_runs_on_one_client_keep_their_own_records_and_the_client_still_sees
     assert [r.intent for r in first.records] == ["say", "say"]
     assert [r.intent for r in second.records] == ["ask", "ask", "ask"]
     assert len(client.recorder) - before == len(first.recorder) + len(second.recorder)
+
+
+def test_until_audio_start_measures_ttfr_and_ttfa_and_interrupts_the_speech(client: AkoolClient) -> None:
+    long_text = " ".join(["word"] * 400)  # 0.8 s of speech on the fast profile: the interrupt comes well before
+    result = run_experiment(
+        client, [long_text], sessions=1, messages_per_session=3, until="audio_start", progress=False
+    )
+    assert result.errors == [] and result.failures() == []
+    assert all(r.ttfr_ms is not None and r.ttfa_ms is not None and r.interrupted for r in result.records)
+    assert len(result.commands) == 3 and {c.cmd for c in result.commands} == {"interrupt"}
+    # The speech was cut: the summary leaves the interrupt's reply and speaking times out.
+    assert {row["metric"] for row in result.summary().rows} == {"ttfr_ms", "ttfa_ms", "send_span_ms"}
+
+
+def test_until_reply_returns_at_the_last_chunk_before_the_speech_ends(client: AkoolClient) -> None:
+    result = run_experiment(
+        client, ["Hello there, this is a reply."], sessions=1, messages_per_session=2, until="reply", progress=False
+    )
+    assert result.failures() == []
+    assert all(r.complete and r.reply_ms is not None for r in result.records)
+
+
+def test_on_the_realistic_profile_mode_2_adds_the_avatars_thinking_time() -> None:
+    with (
+        sim.start(profile="realistic", seed=1) as server,
+        AkoolClient(server.api_key, base_url=server.base_url) as c,
+    ):
+        result = run_experiment(
+            c,
+            ["What is a streaming avatar?"],
+            sessions=2,
+            messages_per_session=2,
+            concurrency=2,
+            params={"mode": [1, 2]},
+            until="audio_start",
+            progress=False,
+        )
+    assert result.failures() == []
+    ttfr = {mode: [r.ttfr_ms or 0.0 for r in result.records if r.mode == mode] for mode in (1, 2)}
+    assert len(ttfr[1]) == len(ttfr[2]) == 2
+    assert min(ttfr[2]) > max(ttfr[1]) + 300  # median thinking time 900 ms (docs/realistic-profile.md)

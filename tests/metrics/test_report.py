@@ -73,7 +73,8 @@ def test_the_page_is_self_contained_with_figures_summary_params_target_and_versi
 def test_no_secret_is_written_anywhere(saved: Path) -> None:
     assert_no_canary(saved)
     meta = json.loads((saved / "params.json").read_text())
-    assert meta["target"] == {"kind": "real", "base_url": "https://api.example.com/v4"}
+    assert meta["target"] == {"kind": "real", "base_url": "https://api.example.com/v4", "label": "AKool"}
+    assert meta["label"] == "AKool" and meta["status"] == "complete"
     assert meta["params"]["api_key"] != CANARY_KEY
 
 

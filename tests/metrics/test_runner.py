@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from akool_lab.errors import ValidationError
 from akool_lab.events import Recorder
-from akool_lab.metrics import run_experiment
+from akool_lab.metrics import load_run, run_experiment
 from akool_lab.metrics._runner import Progress, grid
 
 from .fakes import FakeClient, Faults
@@ -105,7 +107,12 @@ def test_failed_sessions_are_listed_closed_and_the_run_goes_on() -> None:
     assert_everything_closed(client)  # s1 never went live but was created: it is closed
     assert len(result.errors) == 2
     assert "create failed" in result.errors[0] and "never became live" in result.errors[1]
-    assert [r.session_id for r in result.records] == ["s2", "s2"]
+    sent = [r for r in result.records if r.mid is not None]
+    assert [r.session_id for r in sent] == ["s2", "s2"]
+    # The messages of the two sessions that never started each fail with the reason, without being sent.
+    unsent = [r for r in result.records if r.mid is None]
+    assert len(unsent) == 4 and all("not sent: session did not start" in (r.error or "") for r in unsent)
+    assert result.failures() == ["4 messages not sent: session did not start"]
 
 
 def test_failed_messages_are_recorded_marked_and_the_run_goes_on() -> None:
@@ -176,5 +183,70 @@ def test_the_client_gets_its_own_recorder_back() -> None:
 def test_the_result_says_where_it_ran_without_any_key() -> None:
     target = {"kind": "sim", "base_url": "http://user:secret@127.0.0.1:8000/api?key=secret", "api_key": "secret"}
     result = run(FakeClient(), sessions=1, messages_per_session=1, target=target)
-    assert result.target == {"kind": "sim", "base_url": "http://127.0.0.1:8000/api"}
+    assert result.target == {"kind": "sim", "base_url": "http://127.0.0.1:8000/api", "label": "simulated"}
     assert "secret" not in repr(result)
+
+
+def test_until_is_passed_to_every_message() -> None:
+    client = FakeClient()
+    result = run(client, sessions=1, messages_per_session=3, until="reply")
+    assert client.lives[0].untils == ["reply"] * 3
+    assert result.params["until"] == "reply"
+
+
+def test_a_session_that_ends_early_fails_each_remaining_message_with_one_reason() -> None:
+    client = FakeClient(Faults(ends_at=(0, 1)))
+    result = run(client, sessions=1, messages_per_session=4)
+    assert_everything_closed(client)
+    records = sorted(result.records, key=lambda r: r.index)
+    assert [r.error is None for r in records] == [True, False, False, False]
+    # The message cut by the end, then the two never sent: each says why, once.
+    assert all("closed by the server (code 1000)" in (r.error or "") for r in records[1:])
+    assert [r.error for r in records[2:]] == ["not sent: the session ended (closed by the server (code 1000))"] * 2
+    assert result.failures() == ["3 messages incomplete: session ended"]
+
+
+def test_one_failed_message_is_summarised_in_the_singular() -> None:
+    client = FakeClient(Faults(incomplete={(0, 0)}))
+    result = run(client, sessions=1, messages_per_session=2)
+    assert result.failures() == ["1 message incomplete: reply incomplete"]
+
+
+def test_a_run_stopped_by_ctrl_c_leaves_every_event_on_disk_and_says_it_is_partial(tmp_path: Path) -> None:
+    client = FakeClient(Faults(interrupt_at=(0, 2)))
+    with pytest.raises(KeyboardInterrupt):
+        run(client, sessions=1, messages_per_session=4, out=tmp_path)
+    assert_everything_closed(client)
+    loaded = load_run(tmp_path)
+    assert loaded.partial and loaded.status == "interrupted"
+    assert [r.mid for r in loaded.records if r.complete] == ["m0-0", "m0-1"]  # what was measured is all there
+    assert [e.session_id for e in loaded.recorder.filter("session.closed")] == ["s0"]
+    report = loaded.save(tmp_path / "again")
+    assert "Partial run" in report.read_text()
+
+
+def test_the_event_file_grows_while_the_run_goes(tmp_path: Path) -> None:
+    sizes: list[int] = []
+
+    def look(update: Progress) -> None:
+        sizes.append(sum(1 for _ in (tmp_path / "events.jsonl").open()))
+
+    run(FakeClient(), sessions=1, messages_per_session=3, out=tmp_path, on_progress=look)
+    assert len(sizes) == 3 and sizes[0] > 0 and sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert json.loads((tmp_path / "params.json").read_text())["status"] == "complete"
+
+
+def test_the_progress_within_a_message_moves_at_each_step() -> None:
+    from akool_lab.events import Event
+    from akool_lab.metrics._runner import _Steps
+
+    steps = _Steps()
+    steps.begin("s1", 0.0)
+    seen = [steps.in_flight()]
+    for kind in ("chat.sent", "chat.recv", "audio_start"):
+        steps.on_event(Event(kind, 0, "kernel", "s1", "m1", {}))
+        seen.append(steps.in_flight())
+    steps.on_event(Event("chat.sent", 0, "kernel", "other-session", "m2", {}))  # not a message in flight here
+    assert seen == [0.0, 0.2, 0.4, 0.6] and steps.in_flight() == 0.6
+    steps.end("s1")
+    assert steps.in_flight() == 0.0

@@ -7,8 +7,8 @@ import argparse
 import httpx
 import pytest
 
-from akool_lab.api import reap_cli
 from akool_lab.api._journal import Journal
+from akool_lab.cli import reap as reap_cli
 from tests.api.test_lifecycle import crashed_process_created
 
 

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from akool_lab.errors import AkoolLabError, ValidationError
+__all__ = ["add_parser", "run"]
 
-__all__ = ["run"]
+
+def add_parser(sub: Any) -> None:
+    """Declare ``reap``."""
+    sub.add_parser("reap", help="close every journaled session that the service still reports as open")
 
 
 def run(args: argparse.Namespace) -> int:
     """Reap; print each closed id. Exit code 0 on success, 1 when the service failed, 2 without credentials."""
-    from ._client import AkoolClient
+    from akool_lab.api import AkoolClient
+    from akool_lab.errors import AkoolLabError, ValidationError
 
     try:
         client = AkoolClient()
