@@ -131,11 +131,14 @@ def _figure(values: dict[str, list[float]]) -> Figure:
         label = name.removesuffix("_ms")
         recent.plot(range(1, len(data) + 1), data, marker="o", markersize=3, color=_COLORS[name], label=label)
         hist.hist(data, bins=min(20, max(5, len(data) // 2)), alpha=0.55, color=_COLORS[name], label=label)
-    recent.xaxis.set_major_locator(MaxNLocator(integer=True))  # message numbers, not 1.2, 1.4...
+    recent.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # message numbers, not 1.2, 1.4...
+    # Half a message of room each side: with one or two messages the axis would otherwise zoom into 0.95..1.05.
+    shown = max((len(values[name]) for name in METRICS), default=0)
+    recent.set_xlim(0.5, max(shown, 1) + 0.5)
     recent.set_title("recent messages", fontsize=10)
     recent.set_xlabel("message", fontsize=9)
     recent.set_ylabel("ms", fontsize=9)
-    hist.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of messages: 1, 2, 3, never 0.5
+    hist.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # counts of messages: 1, 2, 3, never 0.5
     hist.set_title("distribution", fontsize=10)
     hist.set_xlabel("ms", fontsize=9)
     hist.set_ylabel("messages", fontsize=9)

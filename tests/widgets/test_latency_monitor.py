@@ -38,7 +38,7 @@ def test_the_plot_and_table_show_the_timings_of_the_replies(client: AkoolClient)
         table = monitor.table.value
         assert "<th>ttfr_ms</th><td>5</td>" in table
         assert f"<td>{percentile(ordered, 50):.1f}</td>" in table and f"<td>{ordered[-1]:.1f}</td>" in table
-        assert f"<td>{percentile(ordered, 99):.1f}</td>" not in table, "no p99 from 5 messages"
+        assert table_cells(monitor.values["ttfr_ms"])[2:4] == ["–", "–"], "no p90 nor p99 from 5 messages"
         assert bytes(monitor.image.value).startswith(PNG_MAGIC)
     finally:
         monitor.close()
@@ -99,3 +99,13 @@ def test_the_histogram_counts_messages_in_whole_numbers() -> None:
 
     ticks = [t for t in histogram.get_yticks() if histogram.get_ylim()[0] <= t <= histogram.get_ylim()[1]]
     assert len(ticks) >= 2 and all(t == int(t) for t in ticks), f"fractional counts on the axis: {ticks}"
+
+
+def test_the_recent_messages_axis_numbers_whole_messages_even_for_one() -> None:
+    figure = _figure({"ttfr_ms": [410.0], "ttfa_ms": [650.0]})
+    figure.canvas.draw()
+    recent = figure.axes[0]
+
+    low, high = recent.get_xlim()
+    ticks = [t for t in recent.get_xticks() if low <= t <= high]
+    assert ticks == [1.0], f"one message, one tick at 1: {ticks}"
