@@ -181,8 +181,6 @@ def run_demo(
 
     ``faults``: a simulator fault plan (``akool-lab sim --faults`` grammar), to see how failures are reported.
     """
-    from akool_lab.cli._summary import print_summary
-
     p = _Printer(stdout or sys.stdout)
     started = time.perf_counter()
     tgt = resolve_target(target, profile=profile, seed=seed, faults=faults)
@@ -224,6 +222,8 @@ def run_demo(
     failures = result.failures() + [e for e in result.errors if e.startswith(("closing session", "close_all"))]
     elapsed = time.perf_counter() - started
     p.line()
-    print_summary(result, report, out=p.out)
+    p.line(result.report_text())
+    p.line()
+    p.line(f"Report: {report}")
     p.line(f"Done in {elapsed:.1f} s; every session created was closed.")
     return DemoOutcome(report, result, failures, elapsed)

@@ -6,7 +6,10 @@
   the same frame and waiting for the same final frame (``audio_end``), zero-delay profile. Both sessions use the
   ``livekit`` budget, which needs no pacing: with Agora's 5,760 B/s every correct client waits the same pacing
   delay, which is the provider's rule, not the toolkit's cost (it is measured per message as ``send_span_ms``).
-- ``import_ratio``: median wall time of ``python -c "import akool_lab"`` / of ``python -c "import httpx"``.
+- ``import_ratio``: median wall time of ``python -c "from akool_lab import AkoolClient"`` (what REST code writes) /
+  of ``python -c "import httpx"``; fresh interpreters, interleaved.
+- ``lab_import_ratio``: the same for ``from akool_lab import lab`` (the notebook dashboard: ipywidgets, anywidget,
+  the live layer), against the same ``import httpx``.
 
     python benchmarks/bench_overhead.py [--quick]
 """
@@ -111,19 +114,29 @@ async def _raw_round_trip(ws: Any) -> None:
 
 
 def import_ratio(quick: bool = False) -> dict[str, Any]:
-    """Median cold-start import time of ``akool_lab`` over that of ``httpx`` (fresh interpreters, interleaved)."""
+    """Median cold-start time of ``from akool_lab import AkoolClient`` over that of ``import httpx``."""
+    return _import_ratio("from akool_lab import AkoolClient", quick)
+
+
+def lab_import_ratio(quick: bool = False) -> dict[str, Any]:
+    """Median cold-start time of ``from akool_lab import lab`` over that of ``import httpx``."""
+    return _import_ratio("from akool_lab import lab", quick)
+
+
+def _import_ratio(statement: str, quick: bool) -> dict[str, Any]:
+    # fresh interpreters, interleaved with the baseline so that both see the same machine load
     n = 7 if quick else 15
     ours: list[float] = []
     base: list[float] = []
     for _ in range(n):
-        ours.append(_time_import("akool_lab"))
-        base.append(_time_import("httpx"))
+        ours.append(_time_python(statement))
+        base.append(_time_python("import httpx"))
     return _ratio(ours, base)
 
 
-def _time_import(module: str) -> float:
+def _time_python(statement: str) -> float:
     t0 = time.perf_counter_ns()
-    subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+    subprocess.run([sys.executable, "-c", statement], check=True)
     return (time.perf_counter_ns() - t0) / 1e6
 
 
@@ -144,6 +157,7 @@ def main() -> None:
         "rest_overhead": rest_overhead_ratio(args.quick),
         "stream_overhead": stream_overhead_ratio(args.quick),
         "import": import_ratio(args.quick),
+        "lab_import": lab_import_ratio(args.quick),
     }
     print(json.dumps(out, indent=2))
 

@@ -2,9 +2,8 @@
 
 An endpoint is data (:class:`Endpoint`: name, method, path, retry policy) plus two pure functions: a request builder
 that validates the caller's input (raising :class:`~akool_lab.errors.ValidationError` before anything is sent) and
-returns a :class:`Request`, and a response parser that turns the envelope into a typed model. The sync and async
-clients are thin loops that send a :class:`Request` and hand the body to :func:`parse_response`, so a new endpoint is
-one entry here, not two copies.
+returns a :class:`Request`, and a response parser that turns the envelope into a typed model. A new endpoint is one
+entry here and one method of a resource in ``_resources.py``, which serves both clients (see ``_resource.py``).
 """
 
 from __future__ import annotations
@@ -125,14 +124,17 @@ def parse_body(endpoint: Endpoint, http_status: int, content: bytes) -> Mapping[
     A body that is not a JSON object with an integer ``code`` (HTML from a proxy, an empty body...) raises
     :class:`~akool_lab.errors.ResponseFormatError`. A non-2xx HTTP status without an envelope is reported the same way.
     """
-    text = content.decode("utf-8", "replace").strip()
-    if not text:
-        raise ResponseFormatError(endpoint.name, http_status, "empty body")
     try:
-        body = json.loads(text)
+        body = json.loads(content)  # the bytes as they came (UTF-8, the common case: no decoded copy)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting is not an envelope either
-        kind = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
-        raise ResponseFormatError(endpoint.name, http_status, f"the body is {kind}: {text[:80]!r}") from None
+        text = content.decode("utf-8", "replace").strip()
+        try:
+            body = json.loads(text)  # a stray invalid byte inside a string is replaced, not fatal
+        except (ValueError, RecursionError):
+            if not text:
+                raise ResponseFormatError(endpoint.name, http_status, "empty body") from None
+            kind = "an HTML page" if text.startswith("<") else "not JSON"
+            raise ResponseFormatError(endpoint.name, http_status, f"the body is {kind}: {text[:80]!r}") from None
     code = body.get("code") if isinstance(body, dict) else None
     if not isinstance(code, int) or isinstance(code, bool):
         raise ResponseFormatError(endpoint.name, http_status, "the JSON body has no integer 'code'")
@@ -361,43 +363,58 @@ def get_token(client_id: str, client_secret: str) -> Request[str]:
     return Request(TOKEN, parse_token, json={"clientId": client_id, "clientSecret": client_secret})
 
 
-def create_session(
-    avatar_id: object,
-    *,
-    duration: object = DEFAULT_DURATION,
-    voice_id: object = None,
-    voice_url: object = None,
-    language: object = None,
-    mode_type: object = None,
-    background_url: object = None,
-    voice_params: object = None,
-    knowledge_id: object = None,
-    stream_type: object = None,
-    credentials: object = None,
-    scene_mode: object = None,
-    e2e_type: object = None,
-) -> Request[Session]:
-    """``POST /api/open/v4/liveAvatar/session/create``; see :meth:`AkoolClient.sessions.create` for the fields."""
+#: The fields of ``session/create`` besides ``avatar_id`` (the parameters of ``Sessions.create``).
+SESSION_FIELDS = (
+    "duration",
+    "voice_id",
+    "voice_url",
+    "language",
+    "mode_type",
+    "background_url",
+    "voice_params",
+    "knowledge_id",
+    "stream_type",
+    "credentials",
+    "scene_mode",
+    "e2e_type",
+)
+
+
+#: How each optional scalar field of ``session/create`` is checked, in the order of the OpenAPI schema.
+_SESSION_CHECKS: tuple[tuple[str, Callable[[str, object], Any]], ...] = (
+    ("voice_id", _optional_text),
+    ("voice_url", _http_url),
+    ("language", _optional_text),
+    ("mode_type", lambda name, value: _choice(name, value, (1, 2))),
+    ("background_url", _http_url),
+    ("knowledge_id", _optional_text),
+    ("stream_type", lambda name, value: _choice(name, value, STREAM_TYPES)),
+    ("scene_mode", lambda name, value: _choice(name, value, SCENE_MODES)),
+)
+
+
+def create_session(avatar_id: object, **fields: object) -> Request[Session]:
+    """``POST /api/open/v4/liveAvatar/session/create``; ``fields`` are those of ``Sessions.create``."""
+    _known_keys("sessions.create", fields, SESSION_FIELDS)
+    scene_mode = fields.get("scene_mode")
     body: dict[str, Any] = {
         "avatar_id": require_text("avatar_id", avatar_id),
-        "duration": _int_in("duration", duration, 1, MAX_DURATION),
+        "duration": _int_in("duration", fields.get("duration", DEFAULT_DURATION), 1, MAX_DURATION),
     }
-    body["voice_id"] = _optional_text("voice_id", voice_id)
-    body["voice_url"] = None if voice_url is None else _http_url("voice_url", voice_url)
-    body["language"] = _optional_text("language", language)
-    body["mode_type"] = None if mode_type is None else _choice("mode_type", mode_type, (1, 2))
-    body["background_url"] = None if background_url is None else _http_url("background_url", background_url)
-    body["knowledge_id"] = _optional_text("knowledge_id", knowledge_id)
-    body["stream_type"] = None if stream_type is None else _choice("stream_type", stream_type, STREAM_TYPES)
-    body["scene_mode"] = None if scene_mode is None else _choice("scene_mode", scene_mode, SCENE_MODES)
-    if e2e_type is not None:
-        body["e2e_type"] = _choice("e2e_type", e2e_type, ("openai",))
+    for name, check in _SESSION_CHECKS:  # None (not given) is left out of the body
+        value = fields.get(name)
+        if value is not None:
+            body[name] = check(name, value)
+    if fields.get("e2e_type") is not None:
+        body["e2e_type"] = _choice("e2e_type", fields["e2e_type"], ("openai",))
         if scene_mode != "fast_dialogue":
             raise ValidationError("e2e_type", "only applies with scene_mode='fast_dialogue'")
-    if voice_params is not None:
-        body["voice_params"] = validate_voice_params(voice_params, fast_dialogue=scene_mode == "fast_dialogue")
-    if credentials is not None:
-        body["credentials"] = credentials_body(credentials)
+    if fields.get("voice_params") is not None:
+        body["voice_params"] = validate_voice_params(
+            fields["voice_params"], fast_dialogue=scene_mode == "fast_dialogue"
+        )
+    if fields.get("credentials") is not None:
+        body["credentials"] = credentials_body(fields["credentials"])
     return Request(SESSIONS_CREATE, lambda b: Session.from_json(_object(b)), json=_drop_none(body))
 
 
@@ -567,7 +584,7 @@ def create_knowledge(
 
 
 def update_knowledge(
-    knowledge_id: object,
+    id: object,
     *,
     name: object = None,
     prologue: object = None,
@@ -576,7 +593,7 @@ def update_knowledge(
     urls: object = None,
 ) -> Request[Knowledge | None]:
     """``POST /api/open/v4/knowledge/update`` with ``id`` and the fields to change."""
-    body = {"id": require_text("id", knowledge_id), **_knowledge_fields(name, prologue, prompt, docs, urls)}
+    body = {"id": require_text("id", id), **_knowledge_fields(name, prologue, prompt, docs, urls)}
     return Request(KNOWLEDGE_UPDATE, _knowledge_or_none, json=body)
 
 

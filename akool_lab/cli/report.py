@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``report`` command; returns the exit code (0 ok, 2 when a run cannot be read)."""
     from akool_lab.metrics._compare import compare_records
     from akool_lab.metrics._report import write_comparison
-    from akool_lab.metrics._result import ExperimentResult
+    from akool_lab.metrics._result import ExperimentResult, measured_metrics
 
     try:
         first = ExperimentResult.load(args.run)
@@ -40,18 +40,20 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.run)
     if second is None:
         path = first.save(out)
-        print(f"Numbers: {first.label}")
         if first.partial:
             print(f"Partial run ({first.status}): it stopped before its end; rendering what was measured.")
-        print(first.summary())
-        for failure in first.failures():
-            print(f"  {failure}")
+        print(first.report_text())
         print(f"\nreport: {path}")
         return 0
     labels = (Path(args.run).resolve().name or "A", Path(args.other).resolve().name or "B")
     if labels[0] == labels[1]:
         labels = (f"A: {labels[0]}", f"B: {labels[1]}")
-    path = write_comparison(out, first.recorder, second.recorder, labels=labels, targets=(first.target, second.target))
+    # Only what both runs measured (a run stopped at audio_start has no reply or speaking time): no empty rows.
+    theirs = measured_metrics(second.records, until=second.params.get("until"))
+    metrics = [m for m in measured_metrics(first.records, until=first.params.get("until")) if m in theirs]
+    path = write_comparison(
+        out, first.recorder, second.recorder, labels=labels, metrics=metrics, targets=(first.target, second.target)
+    )
     for side, result, name in (("A", first, labels[0]), ("B", second, labels[1])):
         partial = f" (partial: {result.status})" if result.partial else ""
         print(f"{side} = {name}: {result.label}{partial}\n{result.summary()}\n")

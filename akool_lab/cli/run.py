@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from akool_lab.cli._args import PROFILES, TARGETS, positive_int
+from akool_lab.metrics._plan import UNTIL
 
 __all__ = ["add_parser", "read_prompts", "run"]
-
-UNTIL = ("audio_start", "reply", "audio_end")
 
 
 def add_parser(sub: Any) -> None:
@@ -80,7 +79,6 @@ def read_prompts(path: str | Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment; see the module docstring for the exit codes."""
-    from akool_lab.cli._summary import print_summary
     from akool_lab.errors import AkoolLabError, ValidationError
     from akool_lab.metrics import run_experiment
     from akool_lab.target import resolve_target
@@ -128,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         target.close()
     print()
-    print_summary(result, out / "report.html", out=sys.stdout)
+    print(result.report_text())
+    print(f"\nReport: {out / 'report.html'}")
     print(f"Done in {time.perf_counter() - started:.1f} s.")
     failures = result.failures()
     if failures:

@@ -49,12 +49,20 @@ _EXPORTS: dict[str, str] = {
     "write_report": "_report",
     "load_run": "_result",
     "write_comparison": "_report",
+    "UNTIL": "_plan",
+    "plan_session": "_plan",
+    "Difference": "_compare",
+    "bootstrap_interval": "_compare",
+    "compare_metric": "_compare",
+    "compare_records": "_compare",
 }
 
 __all__ = [
     "DEFAULT_METRICS",
     "DEFAULT_PROMPTS",
+    "UNTIL",
     "CommandRecord",
+    "Difference",
     "ExperimentResult",
     "HttpRecord",
     "MessageRecord",
@@ -63,12 +71,16 @@ __all__ = [
     "Stats",
     "SummaryTable",
     "as_rows",
+    "bootstrap_interval",
     "command_timings",
+    "compare_metric",
+    "compare_records",
     "http_timings",
     "length_bucket",
     "load_run",
     "message_timings",
     "percentile",
+    "plan_session",
     "plot_cdf",
     "plot_comparison",
     "plot_histogram",
@@ -87,6 +99,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from akool_lab.metrics._compare import Difference, bootstrap_interval, compare_metric, compare_records
+    from akool_lab.metrics._plan import UNTIL, plan_session
     from akool_lab.metrics._plots import (
         plot_cdf,
         plot_comparison,

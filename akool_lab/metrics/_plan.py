@@ -16,7 +16,7 @@ from typing import Any
 
 from akool_lab.errors import ValidationError
 
-__all__ = ["MAX_DURATION_S", "UNTIL", "SessionPlan", "estimate_speech_s", "plan_session"]
+__all__ = ["MAX_DURATION_S", "UNTIL", "SessionPlan", "estimate_speech_s", "plan_session", "voice_speed"]
 
 #: AKool's maximum session duration (API reference: 1..3600 s).
 MAX_DURATION_S = 3600
@@ -25,11 +25,11 @@ UNTIL = ("audio_start", "reply", "audio_end")
 #: A conservative speech rate for planning (slower than the simulator's 150 wpm: never plan too short).
 PLANNING_WPM = 130.0
 #: Creating, becoming live (queueing), connecting and set-params, before the first message.
-SETUP_MARGIN_S = 45.0
+SETUP_MARGIN_S = 30.0
 #: Latencies around one message: first reply, audio start, an interrupt's ack, the avatar's thinking in mode 2.
-MESSAGE_MARGIN_S = 6.0
+MESSAGE_MARGIN_S = 5.0
 #: A dialogue answer's length is the avatar's choice: plan for this many words of speech per mode 2 message.
-ANSWER_WORDS = 80
+ANSWER_WORDS = 60
 
 
 def estimate_speech_s(text: str, speed: float = 1.0) -> float:
@@ -53,7 +53,8 @@ class SessionPlan:
     speech_s: float
 
 
-def _speed(combo: Mapping[str, Any]) -> float:
+def voice_speed(combo: Mapping[str, Any]) -> float:
+    """The voice speed a set-params combination asks for (``vparams.speed``; 1.0 when it does not say)."""
     vparams = combo.get("vparams")
     speed = vparams.get("speed") if isinstance(vparams, Mapping) else None
     return float(speed) if isinstance(speed, (int, float)) and speed > 0 else 1.0
@@ -81,7 +82,7 @@ def plan_session(
     """
     if until not in UNTIL:
         raise ValidationError("until", f"got {until!r}", allowed=", ".join(repr(u) for u in UNTIL))
-    speed = _speed(combo or {})
+    speed = voice_speed(combo or {})
     speech = 0.0
     if until != "audio_start":
         for text in texts:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from akool_lab.metrics._stats import SummaryTable
 
-__all__ = ["EventSink", "target_info", "utc_now", "versions", "write_comparison", "write_report"]
+__all__ = ["EventSink", "default_run_dir", "target_info", "utc_now", "versions", "write_comparison", "write_report"]
 
 EVENTS_FILE = "events.jsonl"
 PARAMS_FILE = "params.json"
@@ -104,6 +104,28 @@ def target_info(target: Any) -> dict[str, Any]:
     return info
 
 
+def default_run_dir() -> Path:
+    """A new folder for a run's events: ``$AKOOL_LAB_HOME/runs/<date>-<time>-<pid>-<n>`` (else under the user data
+    dir, beside the session journal); render it with ``akool-lab report DIR``."""
+    global _RUNS
+    home = os.environ.get("AKOOL_LAB_HOME")
+    if home:
+        base = Path(home).expanduser()
+    else:
+        import platformdirs
+
+        base = Path(platformdirs.user_data_dir("akool_lab"))
+    with _RUNS_LOCK:
+        _RUNS += 1
+        number = _RUNS
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return base / "runs" / f"{stamp}-{os.getpid()}-{number}"
+
+
+_RUNS = 0
+_RUNS_LOCK = threading.Lock()
+
+
 def utc_now() -> str:
     """The current date and time in UTC, ISO 8601 to the second (``2026-11-29T10:40:12Z``)."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -149,13 +171,20 @@ class EventSink:
             self._fh.flush()
             self.count += 1
 
-    def close(self, status: str) -> None:
-        """Stop writing and record the run's ``status`` (``"complete"`` or ``"interrupted"``) in ``params.json``."""
+    def close(
+        self, status: str, *, params: Mapping[str, Any] | None = None, errors: Sequence[str] | None = None
+    ) -> None:
+        """Stop writing and record the run's ``status`` (``"complete"`` or ``"interrupted"``), and its final
+        ``params`` and ``errors`` when given, in ``params.json``."""
         with self._lock:
             if self._fh is not None:
                 self._fh.close()
                 self._fh = None
         self._meta["status"] = status
+        if params is not None:
+            self._meta["params"] = _jsonable(redact_mapping(dict(params)))
+        if errors is not None:
+            self._meta["errors"] = list(errors)
         _write_atomic(self.directory / PARAMS_FILE, _json(self._meta))
 
 
@@ -291,7 +320,12 @@ def headline(messages: Sequence[Any], failure_text: Sequence[str] = ()) -> str:
             continue
         spans = []
         for q, value in ((50, stats.p50), (90, stats.p90)):
-            interval = bootstrap_interval(values, q)
+            # The median's interval is the summary table's (the same numbers in both places); p90's is bootstrapped
+            # the same way (seeded).
+            median_ci = (
+                (stats.ci_low, stats.ci_high) if stats.ci_low is not None and stats.ci_high is not None else None
+            )
+            interval = median_ci if q == 50 else bootstrap_interval(values, q)
             ci = f" (95% CI {_fmt_ms(interval[0])} to {_fmt_ms(interval[1])})" if interval else ""
             spans.append(f"p{q} {_fmt_ms(value)}{ci}")
         parts.append(f"{name}: {', '.join(spans)}, over {stats.n} messages.")

@@ -43,6 +43,7 @@ class ExperimentResult:
         session_ids: the sessions the run created (all of them closed at the end).
         elapsed_s: the run's wall time in seconds.
         versions: the versions a loaded run was made with (empty for a run made in this process).
+        directory: where the run's events were written as they happened (``None`` for a run kept in memory only).
         status: ``"complete"``, or for a partial run ``"running"`` (the process died: killed, crashed) or
             ``"interrupted"`` (Ctrl+C); a partial run holds every event recorded until it stopped.
     """
@@ -55,6 +56,7 @@ class ExperimentResult:
     elapsed_s: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
     status: str = "complete"
+    directory: Path | None = None
 
     @property
     def partial(self) -> bool:
@@ -107,6 +109,23 @@ class ExperimentResult:
         chosen = measured_metrics(records, metrics, until=self.params.get("until"))
         return summary_table(records, chosen, by, include_warmup=include_warmup)
 
+    def report_text(self) -> str:
+        """What the CLI prints after a run, in the report's words: the label of the numbers (and stream type), the
+        summary table, the headline (ttfr and ttfa p50/p90 with intervals), the failures by kind, and whether the
+        run is partial."""
+        from akool_lab.metrics._report import headline
+
+        streams = self.params.get("stream_types") or []
+        lines = [f"Numbers: {self.label}" + (f" · stream type {', '.join(streams)}" if streams else "")]
+        lines += [str(self.summary()), ""]
+        failures = self.failures()
+        lines.append(headline(self.records, failures))
+        lines += [f"  {failure}" for failure in failures]
+        lines += [f"  {e}" for e in self.errors if e.startswith(("closing session", "close_all"))]
+        if self.partial:
+            lines.append(f"This run is partial ({self.status}): it stopped before its end.")
+        return "\n".join(lines)
+
     def plot(self) -> dict[str, Figure]:
         """The report's figures, by name (each a new ``matplotlib.figure.Figure``)."""
         from akool_lab.metrics._plots import standard_figures
@@ -158,6 +177,7 @@ class ExperimentResult:
             elapsed_s=params.get("elapsed_s"),
             versions=dict(meta.get("versions") or {}),
             status=str(meta.get("status") or "complete"),
+            directory=base,
         )
 
     def __repr__(self) -> str:

@@ -23,13 +23,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from akool_lab.errors import AkoolLabError, ReplyIncompleteError, StreamClosedError, ValidationError
 from akool_lab.events import Event, EventKind, Recorder
-from akool_lab.metrics._plan import UNTIL, SessionPlan, estimate_speech_s, plan_session
+from akool_lab.metrics._failures import plural
+from akool_lab.metrics._plan import UNTIL, SessionPlan, estimate_speech_s, plan_session, voice_speed
 from akool_lab.metrics._records import EXPERIMENT_MESSAGE, EXPERIMENT_PARAMS, EXPERIMENT_SESSION
-from akool_lab.metrics._report import EventSink, target_info, utc_now
+from akool_lab.metrics._report import EventSink, default_run_dir, target_info, utc_now
 from akool_lab.metrics._result import ExperimentResult
 
 if TYPE_CHECKING:
@@ -195,7 +197,12 @@ class _Run:
         self.errors: list[str] = []
         self.session_ids: list[str] = []
         self.done = 0
+        self.starting = 0  # sessions created and not connected yet (queueing): shown beside the bar
         self.steps = _Steps()
+
+    def starting_by(self, delta: int) -> None:
+        with self.lock:
+            self.starting += delta
 
     def error(self, text: str, session_id: str | None = None) -> None:
         with self.lock:
@@ -239,7 +246,7 @@ def run_experiment(
     live_timeout: float = 60.0,
     message_timeout: float | None = None,
     stream_type: str | None = None,
-    out: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | Literal[False] | None = None,
     title: str = "akool_lab latency report",
 ) -> ExperimentResult:
     """Run ``sessions`` sessions of ``messages_per_session`` messages each, ``concurrency`` at a time.
@@ -274,7 +281,9 @@ def run_experiment(
             :func:`akool_lab.target.choose_stream_type`).
         out: a directory to write the run to as it happens: ``events.jsonl`` (every event appended and flushed as
             it is recorded) and ``params.json``; the whole report at the end. A run that is killed leaves a
-            partial run there that ``akool-lab report`` renders.
+            partial run there that ``akool-lab report`` renders. ``None`` (default): the events and parameters go
+            to a new folder under ``$AKOOL_LAB_HOME/runs/`` (else the user data dir; see
+            :attr:`ExperimentResult.directory`), without the report; ``False``: nothing is written.
         title: the report's title (with ``out``).
 
     Every session it creates is closed, also when a step fails or the run is interrupted (Ctrl+C): the
@@ -331,7 +340,18 @@ def run_experiment(
         "prompts": texts,
         "started_at": utc_now(),
     }
-    sink = EventSink(out, params=run_params, target=info, title=title) if out is not None else None
+    directory = default_run_dir() if out is None else None if out is False else Path(out)
+    try:
+        sink = EventSink(directory, params=run_params, target=info, title=title) if directory is not None else None
+    except OSError as exc:
+        steps()
+        if forward is not None:
+            forward()
+        raise ValidationError(
+            "out",
+            f"cannot write the run's events to {directory}: {exc.strerror or exc} (nothing was created)",
+            allowed="out=DIR (a writable directory), or out=False to keep the run in memory only",
+        ) from None
     if sink is not None:
         recorder.subscribe(sink.write)
     client.recorder = recorder
@@ -359,19 +379,21 @@ def run_experiment(
         steps()
         if forward is not None:
             forward()
+        seen = sorted({str(e.data.get("stream_type")) for e in recorder.filter(EventKind.SESSION_CREATED)})
+        run_params["stream_types"] = [t for t in seen if t != "None"]
+        run_params["elapsed_s"] = round(time.perf_counter() - started, 3)
         if sink is not None:
-            sink.close(status)
-    seen = sorted({str(e.data.get("stream_type")) for e in recorder.filter(EventKind.SESSION_CREATED)})
-    run_params["stream_types"] = [t for t in seen if t != "None"]
+            sink.close(status, params=run_params, errors=run.errors)
     result = ExperimentResult(
         recorder=recorder,
         params=run_params,
         target=info,
         errors=list(run.errors),
         session_ids=list(run.session_ids),
-        elapsed_s=time.perf_counter() - started,
+        elapsed_s=run_params["elapsed_s"],
+        directory=directory,
     )
-    if out is not None:
+    if out is not None and out is not False:
         result.save(out, title=title)
     return result
 
@@ -404,7 +426,8 @@ def _watch(
     def redraw() -> None:
         bar.n = min(float(run.total), run.done + run.steps.in_flight())
         failures = f" ({failed} failed)" if failed else ""
-        bar.set_description_str(f"messages {run.done}/{run.total}{failures}", refresh=False)
+        starting = f", {plural(run.starting, 'session')} starting" if run.starting else ""
+        bar.set_description_str(f"messages {run.done}/{run.total}{failures}{starting}", refresh=False)
         bar.refresh()
 
     try:
@@ -474,6 +497,7 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
     session_id: str | None = None
     live: LiveSession | None = None
     sent = 0
+    pending_start = False
     try:
         if run.stop.is_set():
             return
@@ -483,6 +507,8 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
         session_id = session.id
         with run.lock:
             run.session_ids.append(session_id)
+        run.starting_by(1)
+        pending_start = True
         recorder.record(EXPERIMENT_SESSION, session_id=session_id, index=index, params=combo, duration=plan.duration_s)
         if run.stop.is_set():
             return
@@ -490,16 +516,14 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
         if run.stop.is_set():
             return
         live = client.connect(session, mode=session_mode)
+        run.starting_by(-1)
+        pending_start = False
         with run.lock:
             run.lives[index] = live
         if combo:
             live.set_params(**combo)
             recorder.record(EXPERIMENT_PARAMS, session_id=session_id, params=combo)
-        speed = (
-            float((combo.get("vparams") or {}).get("speed") or 1.0)
-            if isinstance(combo.get("vparams"), Mapping)
-            else 1.0
-        )
+        speed = voice_speed(combo)
         for j in range(settings["messages"]):
             if run.stop.is_set():
                 return
@@ -516,6 +540,8 @@ def _session(run: _Run, index: int, combo: dict[str, Any], plan: SessionPlan, se
             _fail_unsent(run, index, session_id, sent, settings, kind, f"{kind}: {_describe(exc)}")
         run.progress(index, None, False, _describe(exc))
     finally:
+        if pending_start:
+            run.starting_by(-1)
         with run.lock:
             run.lives.pop(index, None)
         try:

@@ -38,19 +38,26 @@ GroupKey = str | Callable[[Any], Any]
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """The ``p``-th percentile (0..100) of already sorted values, by linear interpolation (numpy's default).
+    """The ``p``-th percentile (0..100) of the values, by linear interpolation (numpy's default).
+
+    The values need not be sorted (numpy sorts them); the parameter keeps its name for existing callers.
 
     >>> percentile([10.0, 20.0, 30.0, 40.0], 90)
     37.0
     """
-    if not sorted_values:
+    if not len(sorted_values):
         raise ValueError("percentile of no values")
     if not 0 <= p <= 100:
         raise ValueError(f"percentile must be within 0..100, got {p}")
-    h = (len(sorted_values) - 1) * p / 100
-    lo = math.floor(h)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo])
+    np = _numpy()
+    return float(np.percentile(np.asarray(sorted_values, dtype=float), p, method="linear"))
+
+
+def _numpy() -> Any:
+    # imported on first use, so that importing akool_lab.metrics stays light
+    import numpy
+
+    return numpy
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +88,8 @@ class Stats:
         return asdict(self)
 
 
-def _bootstrap_median_ci(values: Sequence[float], resamples: int, level: float, seed: int) -> tuple[float, float]:
-    import numpy as np  # numpy comes with matplotlib; imported here so that importing metrics stays light
-
-    data = np.asarray(values, dtype=float)
+def _bootstrap_median_ci(data: Any, resamples: int, level: float, seed: int) -> tuple[float, float]:
+    np = _numpy()
     rng = np.random.default_rng(seed)
     medians = np.empty(resamples)
     # In blocks, so that a large sample never needs a (resamples x n) matrix at once.
@@ -93,9 +98,9 @@ def _bootstrap_median_ci(values: Sequence[float], resamples: int, level: float, 
         stop = min(resamples, start + block)
         picks = rng.integers(0, len(data), size=(stop - start, len(data)))
         medians[start:stop] = np.median(data[picks], axis=1)
-    ordered = sorted(float(m) for m in medians)
     tail = (1 - level) / 2 * 100
-    return percentile(ordered, tail), percentile(ordered, 100 - tail)
+    low, high = np.percentile(medians, [tail, 100 - tail], method="linear")
+    return float(low), float(high)
 
 
 def summarize(values: Iterable[float | None], *, resamples: int = 2000, level: float = 0.95, seed: int = 0) -> Stats:
@@ -116,17 +121,19 @@ def summarize(values: Iterable[float | None], *, resamples: int = 2000, level: f
             present.append(float(value))
     if not present:
         return Stats(0, missing, None, None, None, None, None, None, None, None, level)
-    ordered = sorted(present)
-    ci_low, ci_high = _bootstrap_median_ci(ordered, resamples, level, seed)
+    np = _numpy()
+    data = np.sort(np.asarray(present, dtype=float))
+    p50, p90, p99 = np.percentile(data, [50, 90, 99], method="linear")
+    ci_low, ci_high = _bootstrap_median_ci(data, resamples, level, seed)
     return Stats(
-        n=len(ordered),
+        n=len(data),
         missing=missing,
-        mean=math.fsum(ordered) / len(ordered),
-        min=ordered[0],
-        p50=percentile(ordered, 50),
-        p90=percentile(ordered, 90),
-        p99=percentile(ordered, 99),
-        max=ordered[-1],
+        mean=float(np.mean(data)),
+        min=float(data[0]),
+        p50=float(p50),
+        p90=float(p90),
+        p99=float(p99),
+        max=float(data[-1]),
         ci_low=ci_low,
         ci_high=ci_high,
         level=level,

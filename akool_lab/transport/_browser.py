@@ -17,8 +17,10 @@ The browser protocol (widget custom messages; bytes travel as binary buffers, ne
                         {"type": "sent", "page_id": p, "items": [[seq, ms], ...]}
                         {"type": "send-failed", "page_id": p, "seq": n, "error": text}
                         {"type": "failed", "page_id": p, "kind": k, "message": text}   (k: sdk-load, join-refused,
-                                                                                   token-expired, avatar-left, ...)
+                                                          join-timeout, token-expired, avatar-left, ...)
                         {"type": "left", "page_id": p, "reason": text}
+    browser -> Stage    {"type": "problem", "page_id": p, "kind": k, "message": text}  (not fatal: reported only)
+                        {"type": "event", "page_id": p, "name": n, "t": ms, "data": {...}}  (a raw event)
 
 Jupyter reads widget messages on the kernel's main thread only while the kernel is idle. So replies reach this
 transport between cells, not while a cell blocks: :attr:`BrowserTransport.requires_idle_kernel` says so, and
@@ -55,7 +57,16 @@ FAILURE_TEXT = {
     "token-expired": "the room token expired",
     "avatar-left": "the avatar left the room",
     "disconnected": "the stage lost its connection to the room",
+    "join-timeout": "the stage could not join the room in time",
+    "unreachable": "the stage could not reach the provider's server",
     "widget-closed": "the stage widget was closed",
+    # Not fatal (reported, the room stays): a track not subscribed, blocked playback, the microphone.
+    "subscribe-failed": "the stage could not subscribe to the avatar's media",
+    "play-failed": "the stage could not play the avatar's media",
+    "autoplay-blocked": "the browser blocks the avatar's audio",
+    "mic-failed": "the stage's microphone failed",
+    "stats-failed": "the stage could not read the network statistics",
+    "leave-failed": "the stage could not leave the room cleanly",
 }
 
 

@@ -24,7 +24,16 @@ or behind a strict proxy, serve the SDK yourself and pass its URL, e.g.
 ``Stage(session, sdk_urls={"agora": "https://intranet.example/agora-rtc-sdk-ng.esm.js"})``.
 
 Secrets: the room credentials reach the browser only in a one-shot custom message, after the user clicked Join;
-they are never a synced trait, so they are never saved with the notebook's widget state.
+they are never a synced trait, so they are never saved with the notebook's widget state. The SDKs' own logs are
+turned off and their log upload disabled (Agora ``disableLogUpload``/``setLogLevel``, TRTC ``setLogLevel(NONE,
+false)``, LiveKit ``setLogLevel("silent")``): the stage reports failures itself, with secrets scrubbed.
+
+What the browser sees besides the data channel reaches Python as raw events on the page's clock
+(``browser:<page id>``), in the attached stream's recorder (or :attr:`Stage.recorder` before one is attached):
+``stage.joined``, ``stage.reconnecting``/``stage.reconnected``, ``stage.token-will-expire``/``stage.token-expiring``,
+``stage.autoplay-blocked``, ``stage.network`` (the provider's statistics every 2 s: ``rtt_ms``, loss, bitrate,
+``fps``, jitter buffer delay where the SDK reports it), ``stage.mic`` and the user's spoken turns
+(``user_turn.transcript``, ``user_turn.first_reply``, ``user_turn.audio_start``; see :meth:`Stage.user_turns`).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import traitlets
 
 from akool_lab.api import AgoraCredentials, Credentials, LiveKitCredentials, Session, TrtcCredentials
 from akool_lab.errors import ConnectionError, ValidationError
+from akool_lab.events import Event, Recorder
 from akool_lab.live import AvatarStream, LiveSession, io_loop
 from akool_lab.protocol.limits import PROVIDERS, ProviderBudget
 from akool_lab.transport._browser import FAILURE_TEXT, BrowserTransport
@@ -67,6 +77,9 @@ DEFAULT_SDK_URLS: dict[str, str] = {
 BROWSER_PROVIDERS = tuple(DEFAULT_SDK_URLS)
 _URL_SCHEMES = ("https://", "http://", "data:", "blob:")
 _MAX_CAPTION = 300
+_NS_PER_MS = 1_000_000
+#: How long the browser waits for a join before it gives up with a ``join-timeout`` failure (seconds).
+DEFAULT_JOIN_TIMEOUT = 20.0
 
 
 def _browser_credentials(credentials: Credentials) -> dict[str, Any]:
@@ -111,7 +124,8 @@ class Stage(anywidget.AnyWidget):
     ``Stage(session)`` for a real session (click Join, then use :attr:`transport` or :meth:`connect`);
     ``Stage(live)`` for a live session whose data channel runs in Python (the simulator): the stage then draws a
     simulated avatar driven by the stream's events. ``sdk_urls`` overrides where the browser imports the
-    provider SDKs from (see :data:`DEFAULT_SDK_URLS`).
+    provider SDKs from (see :data:`DEFAULT_SDK_URLS`); ``join_timeout`` (seconds, default 20) is how long the
+    browser waits for a join before it fails with ``join-timeout``.
 
     Failures (SDK not loadable, join refused, token expired, avatar left) are shown on the stage, set
     :attr:`error`/:attr:`error_kind`, are appended to :attr:`errors` as ``akool_lab.errors.ConnectionError`` and
@@ -127,7 +141,22 @@ class Stage(anywidget.AnyWidget):
     provider = traitlets.Unicode("", help="agora, livekit, trtc, simulator, or empty").tag(sync=True)
     simulated = traitlets.Bool(False, help="draw the simulated avatar (no room joined here)").tag(sync=True)
     note = traitlets.Unicode("", help="what the simulated view stands for").tag(sync=True)
-    connection_state = traitlets.Unicode("idle", help="idle, loading-sdk, joining, connected, left or failed").tag(
+    connection_state = traitlets.Unicode(
+        "idle", help="idle, loading-sdk, joining, connected, reconnecting, left or failed"
+    ).tag(sync=True)
+    join_timeout = traitlets.Float(DEFAULT_JOIN_TIMEOUT, help="seconds the browser waits for a join").tag(sync=True)
+    notice = traitlets.Unicode("", help="a warning that is not a failure (token expiring, reconnecting)").tag(sync=True)
+    audio_blocked = traitlets.Bool(False, help="the browser blocked the avatar's audio: click to start it").tag(
+        sync=True
+    )
+    mic_state = traitlets.Unicode("off", help="the user's microphone: off, starting, on, muted or failed").tag(
+        sync=True
+    )
+    mic_devices: traitlets.List[dict[str, str]] = traitlets.List(
+        help="the microphones the browser offers: [{id, label}]"
+    ).tag(sync=True)
+    mic_device = traitlets.Unicode("", help="the microphone in use (or to use)").tag(sync=True)
+    network = traitlets.Dict(help="the provider's latest network statistics (rtt_ms, loss, kbit/s, fps...)").tag(
         sync=True
     )
     speaking = traitlets.Bool(False, help="between the avatar's audio_start and audio_end").tag(sync=True)
@@ -150,10 +179,13 @@ class Stage(anywidget.AnyWidget):
         sdk_urls: Mapping[str, str] | None = None,
         background_url: str = "",
         send_timeout: float = 120.0,
+        join_timeout: float = DEFAULT_JOIN_TIMEOUT,
         **kwargs: Any,
     ) -> None:
+        if isinstance(join_timeout, bool) or not isinstance(join_timeout, int | float) or not 0 < join_timeout <= 600:
+            raise ValidationError("join_timeout", f"got {join_timeout!r}", allowed="seconds, above 0 and at most 600")
         # The id must be in the initial state: the browser keys its per-widget controller on it at creation.
-        super().__init__(_stage_id=uuid.uuid4().hex, **kwargs)
+        super().__init__(_stage_id=uuid.uuid4().hex, join_timeout=float(join_timeout), **kwargs)
         urls = dict(DEFAULT_SDK_URLS)
         for name, url in (sdk_urls or {}).items():
             if name not in BROWSER_PROVIDERS:
@@ -173,6 +205,7 @@ class Stage(anywidget.AnyWidget):
         self._error_listeners: list[Callable[[Exception], None]] = []
         #: Every failure the stage reported, oldest first.
         self.errors: list[Exception] = []
+        self._own_recorder = Recorder()
         self.on_msg(self._on_custom_message)
         if isinstance(live_or_session, Session):
             self._show_session(live_or_session)
@@ -231,6 +264,55 @@ class Stage(anywidget.AnyWidget):
     def live(self) -> AvatarStream | None:
         """The attached stream (see :meth:`attach`), if any."""
         return self._stream
+
+    @property
+    def recorder(self) -> Recorder:
+        """Where the browser's events go: the attached stream's recorder, or the stage's own before one is attached."""
+        return self._stream.recorder if self._stream is not None else self._own_recorder
+
+    def user_turns(self) -> list[dict[str, Any]]:
+        """The user's spoken turns, timed on the browser's clock: one dict per turn, in order.
+
+        Each has ``user_mid``, ``clock``, ``first_reply_ms`` (the user's last transcript chunk arriving to the
+        avatar's first reply chunk) and ``audio_start_ms`` (to the avatar's ``audio_start``); a step that did not
+        happen is ``None``. ``akool_lab.metrics.percentile`` summarises a list of them.
+        """
+        turns: dict[tuple[str, str], dict[str, Any]] = {}
+        for event in self._browser_events():
+            if not event.kind.startswith("user_turn."):
+                continue
+            key = (event.clock, str(event.data.get("user_mid")))
+            turn = turns.setdefault(
+                key, {"user_mid": key[1], "clock": event.clock, "first_reply_ms": None, "audio_start_ms": None}
+            )
+            if event.kind == "user_turn.first_reply":
+                turn["first_reply_ms"] = event.data.get("ms")
+            elif event.kind == "user_turn.audio_start":
+                turn["audio_start_ms"] = event.data.get("ms")
+        return list(turns.values())
+
+    def user_turn_summary(self) -> dict[str, dict[str, float]]:
+        """Percentiles of :meth:`user_turns`, per step: ``{"first_reply_ms": {"n", "min", "p50", "p90", "max"}, ...}``.
+
+        A step no turn reached is left out. Turns from different pages (clocks) are pooled: each value is a
+        difference on one clock.
+        """
+        from akool_lab.metrics import percentile
+
+        summary: dict[str, dict[str, float]] = {}
+        turns = self.user_turns()
+        for step in ("first_reply_ms", "audio_start_ms"):
+            values = sorted(float(t[step]) for t in turns if isinstance(t[step], int | float))
+            if values:
+                summary[step] = {"n": len(values), "min": values[0], "p50": percentile(values, 50),
+                                 "p90": percentile(values, 90), "max": values[-1]}  # fmt: skip
+        return summary
+
+    def _browser_events(self) -> list[Event]:
+        events = list(self._own_recorder)
+        if self._stream is not None:
+            events += [e for e in self._stream.recorder if e.clock.startswith("browser:")]
+        return events
 
     def connect(self, client: AkoolClient, *, mode: int | None = None, **kwargs: Any) -> LiveSession:
         """Open the session's live stream with ``client`` and attach it; returns the :class:`LiveSession`.
@@ -366,13 +448,36 @@ class Stage(anywidget.AnyWidget):
         if kind == "join-request":
             self._send_credentials(content.get("page_id"))
             return
-        if kind == "failed":
+        if kind == "event":
+            self._record_event(content)
+            return
+        if kind in ("failed", "problem"):
             self._report(str(content.get("kind") or ""), str(content.get("message") or ""))
+        if kind == "problem":
+            return  # shown and reported, but the room is still there
         if kind in ("failed", "left"):
             # Known here at once (the transport learns it on the I/O thread a moment later).
             self._transport_spent = True
         if self._transport is not None and kind in ("joined", "frames", "sent", "send-failed", "failed", "left"):
             self._transport.deliver(content, buffers or [])
+
+    def _record_event(self, content: Mapping[str, Any]) -> None:
+        name = content.get("name")
+        page = content.get("page_id")
+        if not isinstance(name, str) or not isinstance(page, str):
+            return
+        try:
+            t_ns = round(float(content.get("t", 0.0)) * _NS_PER_MS)
+        except (TypeError, ValueError):
+            return
+        data = content.get("data")
+        self.recorder.record(
+            name,
+            t_ns=t_ns,
+            clock=f"browser:{page}",
+            session_id=self.session_id or None,
+            **(dict(data) if isinstance(data, Mapping) else {}),
+        )
 
     def _send_credentials(self, page_id: Any) -> None:
         # The one place the credentials leave Python: a custom message to the page that asked (never a trait).
@@ -395,6 +500,9 @@ class Stage(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Close the widget; a stream using its transport closes too (the browser can no longer carry it)."""
+        if not hasattr(self, "_transport"):  # __init__ refused its arguments: nothing of ours to close
+            super().close()
+            return
         self._detach()
         if self._transport is not None and not self._transport.closed:
             self._transport.deliver({"type": "failed", "kind": "widget-closed", "message": ""})

@@ -210,9 +210,10 @@ def test_failures_show_on_the_stage_and_reach_python(
     reason = run_in_kernel(page, run.path, "print(stream.close_reason); print(stage.error_kind)")
     assert reason.splitlines() == ["the room token expired: token-privilege-did-expire", "token-expired"]
 
-    # 4. Join again, then the avatar leaves the channel.
+    # 4. Join again, then the avatar (the user who published the video) leaves the channel.
     stage.locator(".akool-stage__join").click()
     expect(root).to_have_attribute("data-state", "connected")
+    expect(root).to_have_attribute("data-video", "true")
     page.evaluate("() => window.__agoraStandin.emit('user-left', {uid: 424242}, 'Quit')")
     expect(stage.locator(".akool-stage__error")).to_contain_text("avatar-left: user 424242 left the channel (Quit)")
     wait_in_kernel(page, run.path, "len(stage.errors) == 4")
@@ -221,3 +222,54 @@ def test_failures_show_on_the_stage_and_reach_python(
         "[\"the stage could not load the provider's SDK\", 'the provider refused to let the stage join the room', "
         "'the room token expired', 'the avatar left the room']"
     )
+
+
+def test_the_users_speech_reaches_the_transcript_and_chat_panel_and_its_turn_is_timed(
+    page: Page, jupyter_server: JupyterServer, standins: str, tmp_path: Path
+) -> None:
+    notebook = stage_notebook(tmp_path, standins + "agora-stub.js", "stage-voice")
+    cells = json.loads(notebook.read_text(encoding="utf-8"))
+    panel = (
+        "from akool_lab.live import LiveSession\nfrom akool_lab.widgets import ChatPanel\n"
+        "live = LiveSession(stream)\nstage.attach(live)\nChatPanel(live).add_class('voice-chat')"
+    )
+    cells["cells"].append({**cells["cells"][-1], "source": panel, "outputs": [], "execution_count": None})
+    notebook.write_text(json.dumps(cells), encoding="utf-8")
+    run = open_and_run_notebook(page, jupyter_server, notebook)
+    stage = join(page, "stage-voice")
+    expect(stage.locator(".akool-stage__mic-toggle")).to_be_visible()  # the user may speak (the stand-in's mic)
+
+    def emit(message: dict[str, Any]) -> float:
+        return float(page.evaluate("(t) => window.__agoraStandin.emitStreamMessage(t)", json.dumps(message)))
+
+    # AKool's ASR answers the microphone with from:"user" text, then the avatar replies and speaks.
+    emit({"v": 2, "type": "chat", "mid": "u-1", "idx": 0, "pld": {"from": "user", "text": "What is "}})
+    t_heard = emit(
+        {"v": 2, "type": "chat", "mid": "u-1", "idx": 1, "fin": True, "pld": {"from": "user", "text": "AKool?"}}
+    )
+    page.wait_for_timeout(40)
+    t_reply = emit(
+        {"v": 2, "type": "chat", "mid": "r-1", "idx": 0, "fin": True, "pld": {"from": "bot", "text": "An AI."}}
+    )
+    t_audio = emit({"v": 2, "type": "event", "mid": "e-1", "pld": {"event": "audio_start"}})
+
+    chat = widget_locator(page, "voice-chat")
+    expect(chat.locator(".akool-transcript-view")).to_contain_text("What is AKool?")
+    expect(chat.locator(".akool-transcript-view")).to_contain_text("heard")
+    wait_in_kernel(page, run.path, "stage.user_turn_summary().get('audio_start_ms')")
+    report = json.loads(
+        run_in_kernel(
+            page,
+            run.path,
+            "print(json.dumps({'transcript': [[e.role, e.text] for e in live.transcript],\n"
+            "  'turns': stage.user_turns(), 'summary': stage.user_turn_summary(),\n"
+            "  'kinds': sorted({e.kind for e in live.avatar_stream.recorder if e.kind.startswith('user_turn')})}))",
+        )
+    )
+    assert ["user", "What is AKool?"] in report["transcript"]
+    [turn] = report["turns"]
+    assert turn["clock"] == "browser:" + page.evaluate("() => window.__akoolLabPageId")
+    assert turn["first_reply_ms"] == pytest.approx(t_reply - t_heard, abs=2.0) and turn["first_reply_ms"] >= 40
+    assert turn["audio_start_ms"] == pytest.approx(t_audio - t_heard, abs=2.0)
+    assert report["summary"]["first_reply_ms"]["n"] == 1
+    assert report["kinds"] == ["user_turn.audio_start", "user_turn.first_reply", "user_turn.transcript"]

@@ -44,7 +44,7 @@ from akool_lab.live import AvatarStream, io_loop
 from akool_lab.widgets.stage import Stage
 
 session = Session.from_json({{"_id": "sess-lk-1", "status": 2, "stream_type": "livekit", "credentials": {{
-    "livekit_url": "wss://livekit.example", "livekit_token": Path({str(token_file)!r}).read_text(),
+    "livekit_url": {standins.replace("http://", "ws://")!r}, "livekit_token": Path({str(token_file)!r}).read_text(),
     "livekit_room_name": "room-1", "livekit_client_identity": "client-1", "livekit_server_identity": "avatar-1"}}}})
 stage = Stage(session, sdk_urls={{"livekit": {standins + "livekit-stub.js"!r}}}).add_class("stage-livekit")
 """
@@ -61,7 +61,7 @@ stage = Stage(session, sdk_urls={{"livekit": {standins + "livekit-stub.js"!r}}})
 
         assert [c["args"] for c in calls(page, "Room")] == [[{"adaptiveStream": True, "dynacast": True}]]
         assert [c["args"] for c in calls(page, "connect")] == [
-            ["wss://livekit.example", TOKEN, {"autoSubscribe": True}]
+            [standins.replace("http://", "ws://"), TOKEN, {"autoSubscribe": True}]
         ]
 
         # Chunks go out with publishData(reliable), unpaced: LiveKit needs no pacing (AKOOL_API.md 12.3).

@@ -120,3 +120,26 @@ def test_the_report_command_explains_a_directory_that_is_not_a_run(
 ) -> None:
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "events.jsonl" in capsys.readouterr().err
+
+
+def test_a_report_says_what_when_and_with_which_version_with_a_headline_and_captions(tmp_path: Path) -> None:
+    long_prompt = "A long prompt, " + "with many words in it, " * 20
+    result = run_experiment(
+        cast(Any, FakeClient()),
+        ["Hello there.", long_prompt],
+        sessions=2,
+        messages_per_session=3,
+        progress=False,
+        target={"kind": "sim", "base_url": "http://127.0.0.1:1", "profile": "realistic", "seed": 0},
+    )
+    html = result.save(tmp_path).read_text()
+    assert '<span class="badge sim">simulated · profile realistic · seed 0</span>' in html
+    assert "akool_lab 0.1.0" in html and " UTC" in html  # version, date and time
+    headline = html.split('<p class="headline">', 1)[1].split("</p>", 1)[0]
+    assert headline.startswith("Time to first reply: p50 ") and "p90 " in headline and "95% CI" in headline
+    assert "Time to audio: p50 " in headline and "6 messages in 2 sessions; no message failed." in headline
+    assert "how many messages got their first reply chunk after each delay" in html  # captions in words
+    assert "<h2>Commands</h2>" not in html  # no commands were sent: no empty table
+    assert '<td class="text">A long prompt, with many words in it,' in html  # long prompts wrap in their cell
+    meta = json.loads((tmp_path / "params.json").read_text())
+    assert meta["label"] == "simulated · profile realistic · seed 0" and meta["failures"] == []

@@ -225,14 +225,15 @@ def test_a_run_stopped_by_ctrl_c_leaves_every_event_on_disk_and_says_it_is_parti
     assert "Partial run" in report.read_text()
 
 
-def test_the_event_file_grows_while_the_run_goes(tmp_path: Path) -> None:
-    sizes: list[int] = []
+def test_each_message_is_on_disk_before_its_progress_is_reported(tmp_path: Path) -> None:
+    on_disk: list[tuple[int, int]] = []
 
     def look(update: Progress) -> None:
-        sizes.append(sum(1 for _ in (tmp_path / "events.jsonl").open()))
+        lines = (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()
+        on_disk.append((update.done, sum(1 for line in lines if '"experiment.message"' in line)))
 
     run(FakeClient(), sessions=1, messages_per_session=3, out=tmp_path, on_progress=look)
-    assert len(sizes) == 3 and sizes[0] > 0 and sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert len(on_disk) == 3 and all(marked >= done for done, marked in on_disk)
     assert json.loads((tmp_path / "params.json").read_text())["status"] == "complete"
 
 
@@ -250,3 +251,29 @@ def test_the_progress_within_a_message_moves_at_each_step() -> None:
     assert seen == [0.0, 0.2, 0.4, 0.6] and steps.in_flight() == 0.6
     steps.end("s1")
     assert steps.in_flight() == 0.0
+
+
+def test_by_default_a_run_keeps_its_events_on_disk_under_the_lab_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AKOOL_LAB_HOME", str(tmp_path))
+    result = run(FakeClient(), sessions=1, messages_per_session=2)
+    assert result.directory is not None and result.directory.parent == tmp_path / "runs"
+    loaded = load_run(result.directory)
+    assert loaded.status == "complete" and len(loaded.recorder) == len(result.recorder)
+    assert not (result.directory / "report.html").exists()  # rendered on demand: akool-lab report DIR
+
+
+def test_out_false_keeps_the_run_in_memory_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AKOOL_LAB_HOME", str(tmp_path))
+    result = run(FakeClient(), sessions=1, messages_per_session=1, out=False)
+    assert result.directory is None and not (tmp_path / "runs").exists()
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_any_request(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    client = FakeClient()
+    with pytest.raises(ValidationError, match="out"):
+        run(client, sessions=1, messages_per_session=1, out=blocker / "run")
+    assert client.requests == 0

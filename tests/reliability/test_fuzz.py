@@ -62,18 +62,29 @@ def deep(depth: int, kind: str = "array") -> bytes:
 
 
 @FUZZ
-@given(st.binary(max_size=2000))
-def test_decoding_arbitrary_bytes_raises_only_protocol_error(data: bytes) -> None:
+@given(st.binary(max_size=2000) | st.text(max_size=2000))
+def test_decoding_arbitrary_bytes_or_text_raises_only_protocol_error(data: bytes | str) -> None:
     with contextlib.suppress(ProtocolError):
         protocol.decode(data)
 
 
 @FUZZ
-@given(st.dictionaries(st.sampled_from(["v", "type", "mid", "idx", "fin", "pld"]), shaped_objects, max_size=6))
-def test_decoding_v2_shaped_objects_with_wrong_types_raises_only_protocol_error(obj: dict[str, Any]) -> None:
-    obj.setdefault("v", 2)
-    with contextlib.suppress(ProtocolError):
-        protocol.decode(json.dumps(obj).encode())
+@given(
+    st.fixed_dictionaries(
+        {"v": st.just(2), "type": st.sampled_from(["chat", "command", "cmd", "event"]) | shaped_objects},
+        optional={key: shaped_objects for key in ("mid", "idx", "fin", "pld")},
+    )
+)
+def test_decoding_v2_shaped_objects_with_wrong_types_returns_a_message_or_raises_protocol_error(
+    obj: dict[str, Any],
+) -> None:
+    try:
+        message = protocol.decode(json.dumps(obj).encode())
+    except ProtocolError:
+        return
+    assert isinstance(
+        message, protocol.ChatChunk | protocol.Command | protocol.Ack | protocol.ServerEvent | protocol.Unknown
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,27 @@
 """Secrets: with the canary as the API key, the canary never appears in the CLI's output, the demo's output and
-files, DEBUG logs of a whole session lifecycle with faults, reprs, exception texts or events files. The
-simulator refuses its admin routes without the key and binds to loopback by default.
+files, DEBUG logs of a whole session lifecycle with faults, reprs, exception texts or events files, nor in the
+repr, str or headers of any object the API hands out (a walk of everything reachable from what each public call
+returns or raises). The simulator refuses its admin routes without the key and binds to loopback by default.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import enum
 import logging
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 
 from akool_lab import errors, sim
-from akool_lab.api import AkoolClient
+from akool_lab.api import AkoolClient, AsyncAkoolClient
 from akool_lab.events import Recorder
 from tests.conftest import CANARY_KEY
 from tests.reliability.conftest import AVATAR, live_session, open_stream
@@ -247,3 +251,154 @@ def test_a_saved_and_reloaded_events_file_never_contains_the_key(client: AkoolCl
     path = client.recorder.save(tmp_path / "events.jsonl")
     assert CANARY_KEY not in path.read_text(encoding="utf-8")
     assert len(Recorder.load(path)) == len(client.recorder)
+
+
+# --- every object the API hands out ----------------------------------------------------------------------------
+
+#: Plain values: their text is the data itself (a token *is* its text), so only objects' reprs are judged.
+VALUES = (str, bytes, bytearray, int, float, bool, type(None), enum.Enum, Path)
+#: Objects that would show the request headers (the key) to whoever prints them: the API must never hand one out.
+HTTPX_OBJECTS = (httpx.Request, httpx.Response, httpx.Headers, httpx.Client, httpx.AsyncClient)
+
+
+def public_attributes(obj: object) -> Iterator[tuple[str, object]]:
+    """The public data attributes of one of the library's objects (fields, instance dict, slots; not properties)."""
+    names: list[str] = []
+    if dataclasses.is_dataclass(obj):
+        names += [f.name for f in dataclasses.fields(obj)]
+    names += list(getattr(obj, "__dict__", {}))
+    for cls in type(obj).__mro__:
+        slots = getattr(cls, "__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    for name in dict.fromkeys(names):
+        if not name.startswith("_") and hasattr(obj, name):
+            yield name, getattr(obj, name)
+
+
+def walk(root: object, where: str) -> Iterator[tuple[str, object]]:
+    """Every object reachable from ``root`` through public attributes and containers, with its path.
+
+    The library's own objects are walked into; anything else (asyncio, threads...) is judged by its repr only.
+    """
+    seen: set[int] = set()
+    stack: list[tuple[str, object, int]] = [(where, root, 0)]
+    while stack:
+        path, obj, depth = stack.pop()
+        if id(obj) in seen or depth > 8:
+            continue
+        seen.add(id(obj))
+        yield path, obj
+        if isinstance(obj, VALUES):
+            continue
+        if isinstance(obj, Mapping):
+            stack += [(f"{path}[{k!r}]", v, depth + 1) for k, v in obj.items()]
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack += [(f"{path}[{i}]", v, depth + 1) for i, v in enumerate(obj)]
+        elif type(obj).__module__.startswith("akool_lab"):
+            stack += [(f"{path}.{name}", value, depth + 1) for name, value in public_attributes(obj)]
+            if isinstance(obj, BaseException):
+                stack.append((f"{path}.args", obj.args, depth + 1))
+
+
+def leaks(handed: Mapping[str, object], secrets: list[str]) -> list[str]:
+    """Where a secret shows in a repr or str, the key sits in a mapping (headers...), or an httpx object is exposed."""
+    found = []
+    for name, root in handed.items():
+        for path, obj in walk(root, name):
+            if isinstance(obj, HTTPX_OBJECTS):
+                found.append(f"{path}: an {type(obj).__name__} (its request headers hold the key)")
+            elif isinstance(obj, Mapping):
+                if any(isinstance(v, str) and CANARY_KEY in v for v in obj.values()):
+                    found.append(f"{path}: holds the API key")
+            elif not isinstance(obj, (*VALUES, list, tuple, set, frozenset)):  # containers: judged by their items
+                text = repr(obj) + str(obj)
+                found += [f"{path}: {type(obj).__name__} shows {s[:6]}..." for s in secrets if s in text]
+    return found
+
+
+def call(calls: dict[str, object], name: str, fn: Callable[[], object]) -> None:
+    """Record what ``fn`` returns, or the library error it raises."""
+    try:
+        calls[name] = fn()
+    except errors.AkoolLabError as exc:
+        calls[name + " (raised)"] = exc
+
+
+def test_no_object_the_api_hands_out_shows_the_key_or_a_token(
+    client: AkoolClient, server: sim.SimServer, tmp_path: Path
+) -> None:
+    handed: dict[str, object] = {"client": client}
+    raw = client.with_raw_response
+    session = client.sessions.create(AVATAR, duration=60, mode_type=1)
+    handed["sessions.create"] = session
+    call(handed, "raw sessions.get", lambda: raw.sessions.get(session.id))
+    call(handed, "sessions.wait_until_live", lambda: client.sessions.wait_until_live(session.id, timeout=10))
+    call(handed, "raw sessions.wait_until_live", lambda: raw.sessions.wait_until_live(session.id, timeout=10))
+    for view_name, view in (("", client), ("raw ", raw)):
+        call(handed, view_name + "sessions.list", lambda v=view: v.sessions.list())  # type: ignore[misc]
+        call(handed, view_name + "sessions.iter", lambda v=view: list(v.sessions.iter()))  # type: ignore[misc]
+        call(handed, view_name + "avatars.list", lambda v=view: v.avatars.list())  # type: ignore[misc]
+        call(handed, view_name + "avatars.get", lambda v=view: v.avatars.get(AVATAR))  # type: ignore[misc]
+        call(handed, view_name + "voices.list", lambda v=view: v.voices.list())  # type: ignore[misc]
+        call(handed, view_name + "languages.list", lambda v=view: v.languages.list())  # type: ignore[misc]
+        call(handed, view_name + "knowledge.list", lambda v=view: v.knowledge.list())  # type: ignore[misc]
+    knowledge = client.knowledge.create(name="faq", prompt="Be brief.")
+    handed["knowledge.create"] = knowledge
+    call(handed, "raw knowledge.get", lambda: raw.knowledge.get(knowledge.id))
+    call(handed, "raw knowledge.update", lambda: raw.knowledge.update(knowledge.id, prologue="Hi"))
+    call(handed, "raw knowledge.delete", lambda: raw.knowledge.delete(knowledge.id))
+    call(handed, "raw sessions.get of an unknown id", lambda: raw.sessions.get("does-not-exist"))
+    call(handed, "sessions.create with the key in voice_params", lambda: client.sessions.create(
+        AVATAR, voice_params={"elevenlabs_settings": {"api_key": CANARY_KEY, "x": 1}}
+    ))  # fmt: skip
+    with AkoolClient(CANARY_KEY, base_url="http://127.0.0.1:9", max_retries=0) as unreachable:
+        call(handed, "unreachable service", lambda: unreachable.with_raw_response.languages.list())
+    with client.connect(session, mode=1, close_session=False) as live:
+        handed["connect"] = live
+        handed["live.avatar_stream"] = live.avatar_stream
+        handed["live.avatar_stream.transport"] = live.avatar_stream.transport  # a property: the walk skips those
+        call(handed, "live.say", lambda: live.say("Hello there.", timeout=10))
+        call(handed, "live.set_params", lambda: live.set_params(lang="fr", timeout=5))
+    call(handed, "raw sessions.close", lambda: raw.sessions.close(session.id))
+    handed["recorder"] = client.recorder
+    handed["events"] = client.recorder.events
+    handed["journal"] = client.journal
+
+    async def async_calls() -> None:
+        async with AsyncAkoolClient(CANARY_KEY, base_url=server.base_url) as aio:
+            handed["async client"] = aio
+            created = await aio.sessions.create(AVATAR, duration=60, mode_type=1)
+            handed["async sessions.create"] = created
+            handed["async raw sessions.get"] = await aio.with_raw_response.sessions.get(created.id)
+            handed["async raw languages.list"] = await aio.with_raw_response.languages.list()
+            await aio.sessions.close(created.id)
+
+    asyncio.run(async_calls())
+    assert any(name.endswith("(raised)") for name in handed), "the error paths were reached"
+    tokens = [s.credentials.ws_token for s in (session,) if s.credentials and s.credentials.ws_token]
+    assert tokens, "the session has a stream token to look for"
+    assert leaks(handed, [CANARY_KEY, *tokens]) == []
+    reached = {type(obj).__name__ for name, root in handed.items() for _, obj in walk(root, name)}
+    assert reached >= {
+        "AkoolClient", "AsyncAkoolClient", "RawResources", "Sessions", "Session", "Page", "RawResponse", "Avatar",
+        "AvatarDetail", "Voice", "Language", "Knowledge", "LiveSession", "AvatarStream", "Reply", "Event", "Recorder",
+        "Journal", "NotFoundError", "ValidationError", "ConnectionError",
+    }, "the walk reached every kind of object the API hands out"  # fmt: skip
+    # the walk reached the raw responses' header maps, where the key would be if it were not redacted
+    raw_headers = [obj for path, obj in walk(handed["raw sessions.get"], "raw") if path.endswith(".request_headers")]
+    assert raw_headers and all(h["x-api-key"] == "…" + CANARY_KEY[-4:] for h in raw_headers)  # type: ignore[index]
+
+
+def test_the_leak_walk_finds_a_key_or_an_httpx_object_wherever_it_hides() -> None:
+    @dataclasses.dataclass
+    class Holder:  # stands in for a future object that would leak
+        headers: dict[str, str]
+        response: object
+
+    Holder.__module__ = "akool_lab.fake"
+    leaky = Holder({"x-api-key": CANARY_KEY}, httpx.Response(200, request=httpx.Request("GET", "http://x")))
+    assert sorted(found.split(":")[0] for found in leaks({"holder": [leaky]}, [CANARY_KEY])) == [
+        "holder[0]",  # its repr
+        "holder[0].headers",  # a mapping holding the key
+        "holder[0].response",  # an httpx object
+    ]

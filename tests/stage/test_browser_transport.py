@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -52,6 +53,14 @@ async def settle() -> None:
     """Let callbacks scheduled with call_soon_threadsafe before this point run first."""
     for _ in range(3):
         await asyncio.sleep(0)
+
+
+def wait_for_posts(page: FakePage, count: int, timeout: float = 2.0) -> None:
+    """Wait until the transport has posted ``count`` sends to the page (it does so on the I/O thread)."""
+    deadline = time.monotonic() + timeout
+    while sum(1 for content, _ in page.posts if content.get("type") == "send") < count:
+        assert time.monotonic() < deadline, f"{count} sends were not posted within {timeout} s"
+        time.sleep(0.001)
 
 
 async def collect(transport: BrowserTransport, n: int, timeout: float = 2.0) -> list[Frame]:
@@ -152,7 +161,7 @@ def test_send_waits_for_the_join_then_goes_out(io: IOLoop) -> None:
     run(io, transport.connect(1.0))
 
     pending = io.submit(transport.send(b"hello"))
-    run(io, asyncio.sleep(0.05))
+    run(io, settle())  # the send has run up to its wait for the join
     assert not pending.done()
     assert page.posts == [], "nothing is posted before a page joined (it would not know which page sends)"
 
@@ -170,7 +179,7 @@ def test_confirmations_in_one_batch_resolve_each_send(io: IOLoop) -> None:
 
     first = io.submit(transport.send(b"a"))
     second = io.submit(transport.send(b"b"))
-    run(io, asyncio.sleep(0.05))
+    wait_for_posts(page, 2)
     page.deliver({"type": "sent", "items": [[2, 20.5], [1, 10.25]]})
 
     assert first.result(2.0) == 10_250_000
@@ -201,7 +210,7 @@ def test_a_refused_message_fails_that_send_only(io: IOLoop) -> None:
     page.join()
 
     refused = io.submit(transport.send(b"x" * 2000))
-    run(io, asyncio.sleep(0.05))
+    wait_for_posts(page, 1)
     page.deliver({"type": "send-failed", "seq": 1, "error": "INVALID_PARAMS: stream message out of range"})
 
     with pytest.raises(BrowserSendError, match="stream message out of range"):
@@ -225,7 +234,7 @@ def test_a_browser_failure_closes_the_channel_with_its_reason(io: IOLoop, kind: 
     run(io, transport.connect(1.0))
     page.join()
     pending = io.submit(transport.send(b"waiting"))
-    run(io, asyncio.sleep(0.05))
+    wait_for_posts(page, 1)
     ended = io.submit(collect(transport, 1))
 
     page.deliver({"type": "failed", "kind": kind, "message": "token-privilege-did-expire"})

@@ -65,6 +65,36 @@ export class Pacer {
   }
 }
 
+// The TRTC SDK's own limiter on sendCustomMessage (trtc-sdk-v5 5.17): a fixed window opened by a call and closed
+// by the first call more than 1,000 ms (Date.now()) later; a call less than 1,000 ms into it is refused when the
+// window already holds 30 calls or its bytes would pass 8,000 (the size is counted before the check). The pacer keeps well inside it; this mirror of the SDK's rule catches what the pacer
+// cannot see (a timer that fired late, so two sends land closer than they were planned).
+export class WindowGuard {
+  constructor({ windowMs = 1000, maxCalls = 30, maxBytes = 8000 } = {}) {
+    this.windowMs = windowMs;
+    this.maxCalls = maxCalls;
+    this.maxBytes = maxBytes;
+    this.start = 0;
+    this.calls = 0;
+    this.bytes = 0;
+  }
+  // How long (ms) to wait before a call of `nbytes` at `now` (Date.now()) is accepted; 0: send now.
+  waitFor(nbytes, now) {
+    if (this.start === 0 || now - this.start > this.windowMs) return 0;
+    if (this.calls + 1 <= this.maxCalls && this.bytes + nbytes <= this.maxBytes) return 0;
+    return this.start + this.windowMs + 1 - now;
+  }
+  record(nbytes, now) {
+    if (this.start === 0 || now - this.start > this.windowMs) {
+      this.start = now;
+      this.calls = 0;
+      this.bytes = 0;
+    }
+    this.calls += 1;
+    this.bytes += nbytes;
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ helpers
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -73,7 +103,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function scrub(text, secrets) {
   let out = String(text ?? "");
   for (const secret of secrets) {
-    if (secret && String(secret).length > 0) out = out.split(String(secret)).join(`…${String(secret).slice(-4)}`);
+    // (a value this short is no real credential, and replacing it would garble every message)
+    if (secret && String(secret).length >= 8) out = out.split(String(secret)).join(`…${String(secret).slice(-4)}`);
   }
   return out;
 }
@@ -88,8 +119,9 @@ function tail(text) {
 
 function errorText(error) {
   if (!error) return "unknown error";
-  const code = error.code ? `${error.code}: ` : "";
-  return `${code}${error.message || String(error)}`;
+  const code = error.code !== undefined && error.code !== null && error.code !== "" ? `${error.code}: ` : "";
+  const extra = error.extraCode ? ` (extra code ${error.extraCode})` : "";
+  return `${code}${error.message || String(error)}${extra}`;
 }
 
 // An SDK module may export its entry point as `default`, as a named export, or (UMD builds) only as a global.
@@ -107,10 +139,101 @@ class StageFailure extends Error {
   }
 }
 
+// When a credential stops being valid, in ms since the epoch, or null when it does not say.
+// LiveKit: a JWT (its `exp` claim). TRTC: a TLS user sig (base64 of zlib-deflated JSON with TLS.time and
+// TLS.expire). Agora tokens say it with an event instead (token-privilege-will-expire).
+async function credentialExpiry(provider, c) {
+  try {
+    if (provider === "livekit" && typeof c.token === "string") {
+      const part = c.token.split(".")[1];
+      if (!part) return null;
+      const claims = JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/")));
+      return typeof claims.exp === "number" ? claims.exp * 1000 : null;
+    }
+    if (provider === "trtc" && typeof c.user_sig === "string" && typeof DecompressionStream === "function") {
+      const b64 = c.user_sig.replace(/\*/g, "+").replace(/-/g, "/").replace(/_/g, "=");
+      const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+      const sig = JSON.parse(await new Response(stream).text());
+      const time = Number(sig["TLS.time"]);
+      const expire = Number(sig["TLS.expire"]);
+      return Number.isFinite(time) && Number.isFinite(expire) ? (time + expire) * 1000 : null;
+    }
+  } catch {
+    return null; // not the format we know: nothing to warn about in advance (the SDK still reports the expiry)
+  }
+  return null;
+}
+
+// A level meter for any MediaStreamTrack (LiveKit and TRTC give the microphone's track; Agora has its own meter).
+class LevelMeter {
+  constructor(track) {
+    const Context = globalThis.AudioContext || globalThis.webkitAudioContext;
+    this.context = Context ? new Context() : null;
+    this.data = null;
+    if (!this.context || !track) return;
+    const source = this.context.createMediaStreamSource(new MediaStream([track]));
+    this.analyser = this.context.createAnalyser();
+    this.analyser.fftSize = 512;
+    source.connect(this.analyser);
+    this.data = new Float32Array(this.analyser.fftSize);
+    this.context.resume().catch(() => {}); // created inside a click: allowed; otherwise the meter reads 0
+  }
+  level() {
+    if (!this.data) return 0;
+    this.analyser.getFloatTimeDomainData(this.data);
+    let sum = 0;
+    for (const x of this.data) sum += x * x;
+    return Math.min(1, Math.sqrt(sum / this.data.length) * 4); // RMS, scaled so speech fills most of the bar
+  }
+  close() {
+    this.context?.close().catch(() => {});
+  }
+}
+
+// The SDKs log a lot, and some log the join parameters (TRTC printed the user sig in full) or upload their logs to
+// the vendor by default. Errors reach the user through the stage instead; the SDKs stay quiet and keep their logs.
+function quietSdk(provider, sdk) {
+  if (provider === "agora") {
+    const AgoraRTC = pickExport(sdk, "AgoraRTC", (m) => typeof m.createClient === "function");
+    if (typeof AgoraRTC.disableLogUpload === "function") AgoraRTC.disableLogUpload();
+    if (typeof AgoraRTC.setLogLevel === "function") AgoraRTC.setLogLevel(4); // 4: NONE
+    // Its event reports (to its statistics collector) carry the join token: off, through the SDK's parameter.
+    if (typeof AgoraRTC.setParameter === "function") AgoraRTC.setParameter("ENABLE_EVENT_REPORT", false);
+  } else if (provider === "livekit") {
+    const setLogLevel = sdk.setLogLevel || sdk.default?.setLogLevel;
+    if (typeof setLogLevel === "function") setLogLevel("silent");
+  } else if (provider === "trtc") {
+    const TRTC = pickExport(sdk, "TRTC", (m) => typeof m.create === "function");
+    if (typeof TRTC.setLogLevel === "function") TRTC.setLogLevel(5, false); // 5: NONE; false: no log upload
+  }
+}
+
+// LiveKit puts the access token in the WebSocket URL, and Chromium prints a failed WebSocket's whole URL in the
+// console. Ask the server's origin first (without the token): an unreachable server is then a clear failure and
+// the token is never written into a failing URL.
+async function probeReachable(url, timeoutMs) {
+  const origin = new URL(url.replace(/^ws(s?):/, "http$1:")).origin;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    await fetch(origin, { mode: "no-cors", cache: "no-store", signal: controller.signal });
+  } catch (error) {
+    const why = controller.signal.aborted ? `no answer within ${Math.round(timeoutMs / 1000)} s` : errorText(error);
+    throw new StageFailure("unreachable", `cannot reach ${origin} (${why})`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ providers
 
-// Each provider joins its room and returns {send(bytes) -> Promise, leave() -> Promise}. `hooks` carries
-// onMessage(bytes), onTrack(kind, mediaStreamTrack), onTrackEnded(kind), onFailure(kind, message), trtcView().
+// Each provider joins its room and returns a room:
+//   {send(bytes) -> Promise, leave() -> Promise, stats() -> Promise<object|null>,
+//    mic: {start(deviceId), mute(bool), device(id), level() -> 0..1, stop(), devices() -> Promise<[...]>}}
+// `hooks`: onMessage(bytes, sender), onTrack(kind, mediaStreamTrack, sdkTrack), onTrackEnded(kind),
+//   onFailure(kind, text), onState(state, detail), onNotice(kind, text), onProblem(kind, text) (not fatal),
+//   onAutoplayBlocked(resume), trtcView(), onCleanup(fn) (runs if the join is abandoned: timeout or Leave).
 const PROVIDERS = {
   agora: {
     label: "Agora",
@@ -118,25 +241,57 @@ const PROVIDERS = {
       const AgoraRTC = pickExport(sdk, "AgoraRTC", (m) => typeof m.createClient === "function");
       const client = AgoraRTC.createClient({ mode: "rtc", codec: "vp8" });
       let leaving = false;
+      let joined = false;
+      let avatarUid = null; // the remote user that publishes media: the avatar (AKool gives no uid for it)
+      hooks.onCleanup(() => {
+        leaving = true;
+        return client.leave();
+      });
+      // The SDK calls this when a remote track cannot play before a user gesture (one call until one happens).
+      AgoraRTC.onAutoplayFailed = () => hooks.onAutoplayBlocked(null);
       // Handlers first: the avatar may publish and talk the moment we are in.
-      client.on("user-published", async (user, mediaType) => {
+      client.on("user-published", (user, mediaType) => {
         if (mediaType !== "video" && mediaType !== "audio") return; // "datachannel" needs no subscription
-        await client.subscribe(user, mediaType);
-        const track = mediaType === "video" ? user.videoTrack : user.audioTrack;
-        if (track) hooks.onTrack(mediaType, track.getMediaStreamTrack());
+        if (avatarUid === null) avatarUid = user.uid;
+        client.subscribe(user, mediaType).then(
+          () => {
+            const track = mediaType === "video" ? user.videoTrack : user.audioTrack;
+            if (track) hooks.onTrack(mediaType, track.getMediaStreamTrack(), track);
+          },
+          (error) => hooks.onProblem("subscribe-failed", `could not subscribe to user ${user.uid}'s ${mediaType}: ${errorText(error)}`),
+        );
       });
-      client.on("user-unpublished", (_user, mediaType) => hooks.onTrackEnded(mediaType));
+      client.on("user-unpublished", (user, mediaType) => {
+        if (user?.uid === avatarUid) hooks.onTrackEnded(mediaType);
+      });
       client.on("user-left", (user, reason) => {
-        if (!leaving) hooks.onFailure("avatar-left", `user ${user?.uid} left the channel (${reason || "quit"})`);
-      });
-      client.on("stream-message", (_uid, bytes) => hooks.onMessage(bytes));
-      client.on("token-privilege-did-expire", () => hooks.onFailure("token-expired", "token-privilege-did-expire"));
-      client.on("connection-state-change", (current, previous, reason) => {
-        if (current === "DISCONNECTED" && !leaving) {
-          hooks.onFailure("disconnected", `connection ${previous} -> ${current} (${reason || "no reason given"})`);
+        if (leaving) return;
+        if (avatarUid !== null && user?.uid === avatarUid) {
+          hooks.onFailure("avatar-left", `user ${user?.uid} left the channel (${reason || "quit"})`);
+        } else {
+          hooks.onNotice("user-left", `user ${user?.uid} left the channel (${reason || "quit"})`);
         }
       });
+      client.on("stream-message", (uid, bytes) => hooks.onMessage(bytes, uid));
+      client.on("token-privilege-will-expire", () =>
+        hooks.onNotice("token-will-expire", "the room token expires in about 30 s; the room closes then"),
+      );
+      client.on("token-privilege-did-expire", () => hooks.onFailure("token-expired", "token-privilege-did-expire"));
+      const avatarMedia = (uid) => avatarUid === null || uid === avatarUid;
+      client.on("media-reconnect-start", (uid) => avatarMedia(uid) && hooks.onState("reconnecting", `media of user ${uid} reconnecting`));
+      client.on("media-reconnect-end", (uid) => avatarMedia(uid) && hooks.onState("connected", `media of user ${uid} reconnected`));
+      client.on("exception", (event) => hooks.onNotice("sdk-exception", `${event?.code}: ${event?.msg}`));
+      client.on("connection-state-change", (current, previous, reason) => {
+        if (leaving) return;
+        const detail = `connection ${previous} -> ${current}${reason ? ` (${reason})` : ""}`;
+        if (current === "RECONNECTING") hooks.onState("reconnecting", detail);
+        else if (current === "CONNECTED" && previous === "RECONNECTING") hooks.onState("connected", detail);
+        else if (current === "DISCONNECTED" && joined) hooks.onFailure("disconnected", detail);
+        else hooks.onNotice("connection", detail); // the cause a join timeout names
+      });
       await client.join(c.app_id, c.channel, c.token || null, c.uid ?? null);
+      joined = true;
+      let mic = null;
       return {
         // Agora's sendStreamMessage exists at run time but not in its typings; `false`: not a retransmission.
         send: (bytes) => client.sendStreamMessage(bytes, false),
@@ -144,37 +299,160 @@ const PROVIDERS = {
           leaving = true;
           await client.leave();
         },
+        isAvatar: (uid) => avatarUid === null || uid === avatarUid,
+        async stats() {
+          const rtc = client.getRTCStats();
+          const video = avatarUid !== null ? client.getRemoteVideoStats()[avatarUid] : undefined;
+          const audio = avatarUid !== null ? client.getRemoteAudioStats()[avatarUid] : undefined;
+          return {
+            rtt_ms: rtc.RTT,
+            recv_kbps: rtc.RecvBitrate / 1000,
+            send_kbps: rtc.SendBitrate / 1000,
+            video_loss_pct: video?.packetLossRate,
+            audio_loss_pct: audio?.packetLossRate,
+            video_kbps: video ? video.receiveBitrate / 1000 : undefined,
+            fps: video?.renderFrameRate ?? video?.receiveFrameRate,
+            video_delay_ms: video?.receiveDelay,
+            audio_delay_ms: audio?.receiveDelay,
+            end_to_end_ms: audio?.end2EndDelay,
+          };
+        },
+        mic: {
+          async devices() {
+            return AgoraRTC.getMicrophones();
+          },
+          // The official demo's settings: speech quality, echo cancellation, noise suppression, gain control.
+          async start(deviceId) {
+            const config = { encoderConfig: "speech_low_quality", AEC: true, ANS: true, AGC: true };
+            if (deviceId) config.microphoneId = deviceId;
+            mic = await AgoraRTC.createMicrophoneAudioTrack(config);
+            await client.publish([mic]);
+            return mic.getMediaStreamTrack();
+          },
+          mute: (muted) => mic.setMuted(muted),
+          device: (deviceId) => mic.setDevice(deviceId),
+          level: () => (mic ? mic.getVolumeLevel() : 0),
+          async stop() {
+            const track = mic;
+            mic = null;
+            if (!track) return;
+            if (joined && !leaving) await client.unpublish([track]);
+            track.close();
+          },
+        },
       };
     },
   },
 
   livekit: {
     label: "LiveKit",
-    async join(sdk, c, hooks) {
+    async join(sdk, c, hooks, { timeoutMs }) {
       const Room = pickExport(sdk, "Room", (m) => typeof m === "function");
       const RoomEvent = sdk.RoomEvent || sdk.default?.RoomEvent;
+      const Track = sdk.Track || sdk.default?.Track;
       const room = new Room({ adaptiveStream: true, dynacast: true });
       let leaving = false;
-      const isAvatar = (participant) => !c.server_identity || !participant || participant.identity === c.server_identity;
-      room.on(RoomEvent.TrackSubscribed, (track) => hooks.onTrack(track.kind, track.mediaStreamTrack));
-      room.on(RoomEvent.TrackUnsubscribed, (track) => hooks.onTrackEnded(track.kind));
+      let joined = false;
+      hooks.onCleanup(() => {
+        leaving = true;
+        return room.disconnect();
+      });
+      // Data only from the avatar (livekit_server_identity) when the credentials name it.
+      const isAvatar = (identity) => !c.server_identity || identity === c.server_identity;
+      const avatarTracks = new Set(); // the avatar's subscribed tracks (their receivers' statistics)
+      room.on(RoomEvent.TrackSubscribed, (track, _publication, participant) => {
+        if (participant && !isAvatar(participant.identity)) return;
+        avatarTracks.add(track);
+        // The track object too: with adaptiveStream a video track the SDK never sees attach()ed to a visible
+        // element counts as hidden, and the server is asked to pause it.
+        hooks.onTrack(track.kind, track.mediaStreamTrack, track);
+      });
+      room.on(RoomEvent.TrackUnsubscribed, (track, _publication, participant) => {
+        avatarTracks.delete(track);
+        if (!participant || isAvatar(participant.identity)) hooks.onTrackEnded(track.kind);
+      });
+      room.on(RoomEvent.TrackSubscriptionFailed, (trackSid, participant, reason) =>
+        hooks.onProblem("subscribe-failed", `could not subscribe to ${participant?.identity}'s track ${trackSid}: ${reason ?? "no reason given"}`),
+      );
       room.on(RoomEvent.DataReceived, (payload, participant) => {
-        if (isAvatar(participant)) hooks.onMessage(payload);
+        if (isAvatar(participant?.identity)) hooks.onMessage(payload, participant?.identity);
+        else hooks.onNotice("foreign-data", `ignored a data packet from ${participant?.identity ?? "the server"}`);
       });
       room.on(RoomEvent.ParticipantDisconnected, (participant) => {
-        if (!leaving && isAvatar(participant)) {
+        if (leaving) return;
+        if (c.server_identity && participant?.identity === c.server_identity) {
           hooks.onFailure("avatar-left", `participant ${participant?.identity} disconnected`);
+        } else {
+          hooks.onNotice("user-left", `participant ${participant?.identity} disconnected`);
         }
       });
-      room.on(RoomEvent.Disconnected, (reason) => {
-        if (!leaving) hooks.onFailure("disconnected", `left the room (reason ${reason ?? "unknown"})`);
+      room.on(RoomEvent.Reconnecting, () => hooks.onState("reconnecting", "the room is reconnecting"));
+      room.on(RoomEvent.SignalReconnecting, () => hooks.onState("reconnecting", "the signalling connection is reconnecting"));
+      room.on(RoomEvent.Reconnected, () => hooks.onState("connected", "the room reconnected"));
+      room.on(RoomEvent.AudioPlaybackStatusChanged, () => {
+        if (!room.canPlaybackAudio) hooks.onAutoplayBlocked(() => room.startAudio());
       });
+      // Before connect() resolves, a failed join fires Disconnected and then rejects connect(): only the
+      // rejection reports it (once).
+      room.on(RoomEvent.Disconnected, (reason) => {
+        if (!leaving && joined) hooks.onFailure("disconnected", `left the room (reason ${reason ?? "unknown"})`);
+      });
+      await probeReachable(c.url, Math.min(timeoutMs, 10_000));
       await room.connect(c.url, c.token, { autoSubscribe: true });
+      joined = true;
+      let meter = null;
+      let previous = null; // the last statistics sample's byte counters
+      const micTrack = () => room.localParticipant.getTrackPublication(Track.Source.Microphone)?.track;
       return {
         send: (bytes) => room.localParticipant.publishData(bytes, { reliable: true }),
         leave: async () => {
           leaving = true;
           await room.disconnect();
+        },
+        // The browser's own WebRTC statistics of each of the avatar's tracks (its RTCRtpReceiver's report, which
+        // holds the transport's candidate pair too).
+        async stats() {
+          const out = {};
+          for (const track of avatarTracks) {
+            const report = typeof track.getRTCStatsReport === "function" ? await track.getRTCStatsReport() : undefined;
+            if (!report) continue;
+            readInbound(report, track.kind, out);
+            readTransport(report, out);
+          }
+          // Bitrates from the byte counters between two samples.
+          const now = performance.now();
+          if (previous && now > previous.t) {
+            for (const kind of ["video", "audio"]) {
+              const bytes = out[`${kind}_bytes`];
+              if (bytes !== undefined && previous[kind] !== undefined) {
+                out[`${kind}_kbps`] = (8 * (bytes - previous[kind])) / (now - previous.t);
+              }
+            }
+          }
+          previous = { t: now, video: out.video_bytes, audio: out.audio_bytes };
+          return Object.keys(out).length ? out : null;
+        },
+        mic: {
+          async devices() {
+            return Room.getLocalDevices("audioinput");
+          },
+          async start(deviceId) {
+            const options = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+            if (deviceId) options.deviceId = deviceId;
+            await room.localParticipant.setMicrophoneEnabled(true, options);
+            const track = micTrack();
+            meter = new LevelMeter(track?.mediaStreamTrack);
+            return track?.mediaStreamTrack;
+          },
+          mute: (muted) => (muted ? micTrack()?.mute() : micTrack()?.unmute()),
+          device: (deviceId) => room.switchActiveDevice("audioinput", deviceId),
+          level: () => meter?.level() ?? 0,
+          async stop() {
+            meter?.close();
+            meter = null;
+            const track = micTrack();
+            if (track) await room.localParticipant.unpublishTrack(track, true);
+          },
         },
       };
     },
@@ -184,20 +462,71 @@ const PROVIDERS = {
     label: "TRTC",
     async join(sdk, c, hooks) {
       const TRTC = pickExport(sdk, "TRTC", (m) => typeof m.create === "function");
-      const trtc = TRTC.create();
+      // No dialog of the SDK's own when autoplay is blocked: the stage shows its "click to start audio".
+      const trtc = TRTC.create({ enableAutoPlayDialog: false });
       const E = TRTC.EVENT;
       let leaving = false;
+      let joined = false;
+      let reconnecting = false;
+      let avatarId = null; // the remote user that publishes media: the avatar
+      hooks.onCleanup(async () => {
+        leaving = true;
+        try {
+          await trtc.exitRoom();
+        } finally {
+          trtc.destroy();
+        }
+      });
+      const claim = (userId) => {
+        if (avatarId === null) avatarId = userId;
+        return userId === avatarId;
+      };
       // TRTC draws remote video into an element of its own choosing; remote audio plays by itself.
       trtc.on(E.REMOTE_VIDEO_AVAILABLE, ({ userId, streamType }) => {
-        trtc.startRemoteVideo({ userId, streamType, view: hooks.trtcView() });
+        if (!claim(userId)) return;
+        trtc.startRemoteVideo({ userId, streamType, view: hooks.trtcView() }).catch((error) =>
+          hooks.onProblem("subscribe-failed", `could not show user ${userId}'s video: ${errorText(error)}`),
+        );
       });
-      trtc.on(E.CUSTOM_MESSAGE, (event) => hooks.onMessage(new Uint8Array(event.data)));
+      trtc.on(E.REMOTE_AUDIO_AVAILABLE, ({ userId }) => claim(userId));
+      trtc.on(E.CUSTOM_MESSAGE, (event) => hooks.onMessage(new Uint8Array(event.data), event.userId));
       trtc.on(E.REMOTE_USER_EXIT, ({ userId }) => {
-        if (!leaving) hooks.onFailure("avatar-left", `user ${userId} left the room`);
+        if (leaving) return;
+        if (avatarId !== null && userId === avatarId) hooks.onFailure("avatar-left", `user ${userId} left the room`);
+        else hooks.onNotice("user-left", `user ${userId} left the room`);
       });
       trtc.on(E.KICKED_OUT, ({ reason }) => {
         const kind = /expire/i.test(String(reason)) ? "token-expired" : "disconnected";
         hooks.onFailure(kind, `kicked out of the room (${reason})`);
+      });
+      trtc.on(E.AUTOPLAY_FAILED, (event) => hooks.onAutoplayBlocked(typeof event?.resume === "function" ? () => event.resume() : null));
+      trtc.on(E.ERROR, (error) => {
+        if (leaving) return;
+        const why = { 5501: "a firewall blocks the media (UDP)", 5502: "rejoining the room failed" }[error?.extraCode];
+        const text = `${why ? `${why}: ` : ""}${errorText(error)}`;
+        if (joined) hooks.onFailure("disconnected", text);
+        else hooks.onNotice("sdk-error", text);
+      });
+      trtc.on(E.CONNECTION_STATE_CHANGED, ({ prevState, state }) => {
+        if (leaving) return;
+        const detail = `connection ${prevState} -> ${state}`;
+        if (!joined) return hooks.onNotice("connection", detail);
+        if (state === "CONNECTING") {
+          reconnecting = true;
+          hooks.onState("reconnecting", detail);
+        } else if (state === "CONNECTED" && reconnecting) {
+          reconnecting = false;
+          hooks.onState("connected", detail);
+        } else if (state === "DISCONNECTED") {
+          hooks.onFailure("disconnected", detail);
+        }
+      });
+      let last = null;
+      trtc.on(E.STATISTICS, (statistics) => {
+        last = statistics;
+      });
+      trtc.on(E.NETWORK_QUALITY, (quality) => {
+        last = { ...(last || {}), quality };
       });
       await trtc.enterRoom({
         sdkAppId: Number(c.sdk_app_id),
@@ -205,21 +534,106 @@ const PROVIDERS = {
         userId: c.user_id,
         userSig: c.user_sig,
       });
+      joined = true;
+      const guard = new WindowGuard();
+      let meter = null;
       return {
-        send: (bytes) =>
+        send: async (bytes) => {
+          // The pacer keeps inside the SDK's window; wait here only if timers bunched two sends together.
+          for (let wait = guard.waitFor(bytes.byteLength, Date.now()); wait > 0; wait = guard.waitFor(bytes.byteLength, Date.now())) {
+            await sleep(wait);
+          }
+          guard.record(bytes.byteLength, Date.now());
+          const sentAt = performance.now(); // after any wait: the moment TRTC has it
           trtc.sendCustomMessage({
             cmdId: 1,
             data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
-          }),
+          });
+          return sentAt;
+        },
         leave: async () => {
           leaving = true;
-          await trtc.exitRoom();
-          trtc.destroy();
+          try {
+            await trtc.exitRoom();
+          } finally {
+            trtc.destroy();
+          }
+        },
+        async stats() {
+          if (!last) return null;
+          const remote = (last.remoteStatistics || []).find((r) => r.userId === avatarId) || {};
+          const video = (remote.video || [])[0];
+          return {
+            rtt_ms: last.rtt,
+            loss_pct: last.downLoss,
+            up_loss_pct: last.upLoss,
+            downlink_rtt_ms: last.quality?.downlinkRTT,
+            downlink_quality: last.quality?.downlinkNetworkQuality,
+            audio_kbps: remote.audio?.bitrate,
+            video_kbps: video?.bitrate,
+            fps: video?.frameRate,
+            audio_jitter_buffer_ms: remote.audio?.jitterBufferDelay,
+            video_jitter_buffer_ms: video?.jitterBufferDelay,
+          };
+        },
+        mic: {
+          async devices() {
+            return TRTC.getMicrophoneList();
+          },
+          async start(deviceId) {
+            const option = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+            if (deviceId) option.microphoneId = deviceId;
+            await trtc.startLocalAudio({ option });
+            const track = trtc.getAudioTrack();
+            meter = new LevelMeter(track);
+            return track;
+          },
+          mute: (muted) => trtc.updateLocalAudio({ mute: muted }),
+          device: (deviceId) => trtc.updateLocalAudio({ option: { microphoneId: deviceId } }),
+          level: () => meter?.level() ?? 0,
+          async stop() {
+            meter?.close();
+            meter = null;
+            await trtc.stopLocalAudio();
+          },
         },
       };
     },
   },
 };
+
+// WebRTC statistics of one inbound track (LiveKit hands out the browser's own RTCStatsReport).
+function readInbound(report, kind, out) {
+  report.forEach((stat) => {
+    if (stat.type !== "inbound-rtp") return;
+    const lost = stat.packetsLost ?? 0;
+    const received = stat.packetsReceived ?? 0;
+    const loss = received + lost > 0 ? (100 * lost) / (received + lost) : undefined;
+    const jitterMs = stat.jitterBufferEmittedCount ? (1000 * stat.jitterBufferDelay) / stat.jitterBufferEmittedCount : undefined;
+    if (kind === "video") {
+      out.video_loss_pct = loss;
+      out.fps = stat.framesPerSecond;
+      out.video_jitter_buffer_ms = jitterMs;
+      out.video_bytes = stat.bytesReceived;
+    } else {
+      out.audio_loss_pct = loss;
+      out.audio_jitter_buffer_ms = jitterMs;
+      out.audio_bytes = stat.bytesReceived;
+    }
+  });
+}
+
+function readTransport(report, out) {
+  report.forEach((stat) => {
+    if (stat.type === "candidate-pair" && stat.nominated && stat.currentRoundTripTime !== undefined) {
+      out.rtt_ms = 1000 * stat.currentRoundTripTime;
+      if (stat.availableIncomingBitrate) out.recv_kbps = stat.availableIncomingBitrate / 1000;
+    }
+  });
+}
+
+const STATS_INTERVAL_MS = 2_000;
+const EXPIRY_WARNING_MS = 60_000;
 
 // ------------------------------------------------------------------------------------------------ the controller
 
@@ -228,9 +642,10 @@ class StageController {
   constructor(model) {
     this.model = model;
     this.page = pageId();
-    this.room = null; // {send, leave} once joined
+    this.room = null; // the provider room once joined
     this.joining = false;
     this.attempt = 0; // each Join click is one attempt
+    this.failedAttempt = 0; // the attempt whose failure was reported (each attempt reports at most one)
     this.ended = false; // the current attempt failed or left: its late events are ignored
     this.secrets = [];
     this.pacer = null;
@@ -241,21 +656,34 @@ class StageController {
     this.flushTimer = null;
     this.credentialsWaiter = null;
     this.mediaStream = typeof MediaStream === "function" ? new MediaStream() : null;
+    this.sdkTracks = {}; // kind -> the SDK's track object (LiveKit: attached to each view's <video>)
     this.trtcElement = null;
     this.views = new Set(); // callbacks that refresh each view's <video>
     this.captionMid = null;
+    this.resumeAudio = null; // what the "click to start audio" button calls (besides playing the <video>)
+    this.statsTimer = null;
+    this.expiryTimers = [];
+    this.cleanups = [];
+    this.mic = null; // {track, muted, device} while the microphone is on
+    this.turn = null; // the user's current spoken turn (see watch())
+    this.lastCause = "";
     this.onCustom = (content, buffers) => this.handle(content || {}, buffers || []);
     model.on("msg:custom", this.onCustom);
   }
 
   dispose() {
     this.model.off("msg:custom", this.onCustom);
-    if (this.room) this.leave("the widget was removed", { tell: false });
+    if (this.room || this.joining) this.leave("the widget was removed", { tell: false });
   }
 
   set(changes) {
     for (const [key, value] of Object.entries(changes)) this.model.set(key, value);
     this.model.save_changes();
+  }
+
+  // A raw event for Python's recorder, stamped on this page's clock.
+  event(name, data = {}, t = performance.now()) {
+    this.model.send({ type: "event", page_id: this.page, name, t, data: JSON.parse(scrub(JSON.stringify(data), this.secrets)) });
   }
 
   // -- messages from Python
@@ -280,18 +708,23 @@ class StageController {
     const attempt = ++this.attempt;
     const current = () => attempt === this.attempt && !this.ended;
     this.ended = false;
+    this.cleanups = [];
+    this.lastCause = "";
     const provider = this.model.get("provider");
     const adapter = PROVIDERS[provider];
+    const label = adapter?.label || provider;
+    const timeoutMs = Math.max(1, Number(this.model.get("join_timeout") || 20) * 1000);
     try {
       if (!adapter) throw new StageFailure("join-refused", `no browser support for the provider ${provider || "(none)"}`);
-      this.set({ connection_state: "loading-sdk", error: "", error_kind: "", caption: "" });
+      this.set({ connection_state: "loading-sdk", error: "", error_kind: "", caption: "", notice: "", audio_blocked: false });
       const url = (this.model.get("sdk_urls") || {})[provider];
       this.set({ sdk_url_tried: url || "" });
       let sdk;
       try {
         sdk = await import(/* webpackIgnore: true */ url);
+        quietSdk(provider, sdk);
       } catch (error) {
-        throw new StageFailure("sdk-load", `could not load the ${adapter.label} SDK from ${url}: ${errorText(error)}`);
+        throw new StageFailure("sdk-load", `could not load the ${label} SDK from ${url}: ${errorText(error)}`);
       }
       this.set({ connection_state: "joining" });
       const message = await this.requestCredentials();
@@ -299,27 +732,68 @@ class StageController {
       this.secrets = [credentials.token, credentials.user_sig].filter(Boolean);
       this.pacer = new Pacer(this.model.get("budget"));
       const hooks = {
-        onMessage: (bytes) => current() && this.received(bytes),
-        onTrack: (kind, track) => current() && this.addTrack(kind, track),
+        onMessage: (bytes, sender) => current() && this.received(bytes, sender),
+        onTrack: (kind, track, sdkTrack) => current() && this.addTrack(kind, track, sdkTrack),
         onTrackEnded: (kind) => current() && this.removeTracks(kind),
-        onFailure: (kind, text) => current() && this.fail(kind, text),
+        onFailure: (kind, text) => current() && this.fail(kind, text, attempt),
+        onState: (state, detail) => current() && this.roomState(state, detail),
+        onNotice: (kind, text) => current() && this.notice(kind, text),
+        onProblem: (kind, text) => current() && this.problem(kind, text),
+        onAutoplayBlocked: (resume) => current() && this.autoplayBlocked(resume),
+        onCleanup: (fn) => this.cleanups.push(fn),
         trtcView: () => this.trtcView(),
       };
+      const t0 = performance.now();
+      let timer = null;
+      const timeout = new Promise((_resolve, reject) => {
+        timer = setTimeout(() => {
+          const cause = this.lastCause ? `last from the SDK: ${this.lastCause}` : "no answer (is the network reachable?)";
+          reject(new StageFailure("join-timeout", `${label} did not join the room within ${timeoutMs / 1000} s; ${cause}`));
+        }, timeoutMs);
+      });
+      const joining = adapter.join(sdk, credentials, hooks, { timeoutMs });
+      let room;
       try {
-        this.room = await adapter.join(sdk, credentials, hooks);
+        room = await Promise.race([joining, timeout]);
       } catch (error) {
-        if (error instanceof StageFailure) throw error;
-        throw new StageFailure("join-refused", `${adapter.label} refused the join: ${errorText(error)}`);
+        this.abandon(joining);
+        if (error instanceof StageFailure) throw new StageFailure(error.kind, error.kind === "join-timeout" ? error.message : `${label}: ${error.message}`);
+        throw new StageFailure("join-refused", `${label} refused the join: ${errorText(error)}`);
+      } finally {
+        clearTimeout(timer);
       }
+      if (!current()) {
+        // Left (or failed) while joining: do not stay in the room.
+        room.leave().catch((error) => console.warn("akool_lab stage: leaving after an abandoned join failed", errorText(error)));
+        return;
+      }
+      this.room = room;
       this.set({ connection_state: "connected", page_id: this.page });
       this.model.send({ type: "joined", page_id: this.page, provider });
+      this.event("stage.joined", { provider, join_ms: performance.now() - t0 });
+      this.watchExpiry(provider, credentials, room);
+      this.statsTimer = setInterval(() => this.sampleStats(), STATS_INTERVAL_MS);
       this.pump();
     } catch (error) {
       const failure = error instanceof StageFailure ? error : new StageFailure("join-refused", errorText(error));
-      this.fail(failure.kind, failure.message);
+      this.fail(failure.kind, failure.message, attempt);
     } finally {
       this.joining = false;
     }
+  }
+
+  // A join given up (timeout, refused, Leave): stop the SDK from trying on, and leave if it gets in later.
+  abandon(joining) {
+    const cleanups = this.cleanups.splice(0);
+    for (const cleanup of cleanups) {
+      Promise.resolve()
+        .then(cleanup)
+        .catch((error) => console.warn("akool_lab stage: stopping an abandoned join failed:", scrub(errorText(error), this.secrets)));
+    }
+    joining.then(
+      (room) => room.leave().catch(() => {}), // already cleaned up above; a second leave may reject
+      () => {}, // its rejection is this failure, already reported
+    );
   }
 
   // The credentials come from Python only now, as a one-shot custom message, and are kept only in this closure.
@@ -339,49 +813,213 @@ class StageController {
     });
   }
 
+  stopTimers() {
+    if (this.statsTimer !== null) clearInterval(this.statsTimer);
+    this.statsTimer = null;
+    for (const timer of this.expiryTimers.splice(0)) clearTimeout(timer);
+  }
+
   async leave(reason, { tell = true } = {}) {
     this.ended = true;
+    this.stopTimers();
     const room = this.room;
     this.room = null;
+    if (!room && this.joining) this.abandon(Promise.reject(new Error("left")));
     this.failQueued("the stage left the room");
     this.flush();
-    this.set({ connection_state: "left", speaking: false });
+    await this.stopMic();
+    this.set({ connection_state: "left", speaking: false, notice: "", audio_blocked: false });
     if (tell) this.model.send({ type: "left", page_id: this.page, reason });
     if (room) {
       try {
         await room.leave();
       } catch (error) {
-        console.warn("akool_lab stage: leaving the room failed", error);
+        this.problem("leave-failed", `leaving the room failed: ${errorText(error)}`);
       }
     }
     this.clearTracks();
   }
 
-  fail(kind, text) {
+  // Each attempt reports one failure: the first (a refused join may also fire a disconnect event).
+  fail(kind, text, attempt = this.attempt) {
+    if (this.failedAttempt === attempt || attempt !== this.attempt) return;
+    this.failedAttempt = attempt;
     this.ended = true;
+    this.stopTimers();
     const message = scrub(text, this.secrets);
-    console.warn(`akool_lab stage: ${kind}: ${message}`);
     const room = this.room;
     this.room = null;
     this.failQueued(message);
     this.flush();
-    this.set({ connection_state: "failed", error: message, error_kind: kind, speaking: false });
+    this.stopMic();
+    this.set({ connection_state: "failed", error: message, error_kind: kind, speaking: false, notice: "" });
     this.model.send({ type: "failed", page_id: this.page, kind, message });
-    if (room) room.leave().catch(() => {});
+    this.clearTracks(); // the room is gone: no frozen last frame of the avatar
+    if (room) room.leave().catch((error) => console.warn("akool_lab stage: leaving after a failure failed:", scrub(errorText(error), this.secrets)));
+  }
+
+  // Not fatal (a track that could not be subscribed, a blocked play()): shown, and reported to Python.
+  problem(kind, text) {
+    const message = scrub(text, this.secrets);
+    this.set({ error: message, error_kind: kind });
+    this.model.send({ type: "problem", page_id: this.page, kind, message });
+  }
+
+  notice(kind, text) {
+    const message = scrub(text, this.secrets);
+    this.lastCause = message;
+    this.event(`stage.${kind}`, { message });
+    if (kind === "token-will-expire" || kind === "token-expiring") this.set({ notice: message });
+  }
+
+  roomState(state, detail) {
+    const previous = this.model.get("connection_state");
+    if (previous === state) return;
+    this.set({ connection_state: state, notice: state === "reconnecting" ? scrub(detail, this.secrets) : "" });
+    this.event(state === "reconnecting" ? "stage.reconnecting" : "stage.reconnected", { detail: scrub(detail, this.secrets) });
+  }
+
+  autoplayBlocked(resume) {
+    if (resume) this.resumeAudio = resume;
+    if (!this.model.get("audio_blocked")) {
+      this.set({ audio_blocked: true });
+      this.event("stage.autoplay-blocked", {});
+    }
+  }
+
+  // The "click to start audio" button (a user gesture): play again, and let the SDK resume what it holds.
+  async startAudio(play) {
+    const resume = this.resumeAudio;
+    this.resumeAudio = null;
+    try {
+      await Promise.all([play(), resume ? resume() : null]);
+      this.set({ audio_blocked: false });
+      this.event("stage.audio-started", {});
+    } catch (error) {
+      this.problem("autoplay-blocked", `the browser still blocks the avatar's audio: ${errorText(error)}`);
+    }
+  }
+
+  watchExpiry(provider, credentials, room) {
+    credentialExpiry(provider, credentials).then((expiresAt) => {
+      if (!expiresAt || this.room !== room) return;
+      const warnIn = expiresAt - EXPIRY_WARNING_MS - Date.now();
+      const say = (text) => this.room === room && this.notice("token-expiring", text);
+      const when = new Date(expiresAt).toLocaleTimeString();
+      if (warnIn <= 0) say(`the room token expires at ${when}; a reconnect after that fails`);
+      else this.expiryTimers.push(setTimeout(() => say(`the room token expires at ${when}; a reconnect after that fails`), warnIn));
+    });
+  }
+
+  async sampleStats() {
+    const room = this.room;
+    if (!room?.stats) return;
+    try {
+      const t = performance.now();
+      const sample = await room.stats();
+      if (!sample || this.room !== room) return;
+      const clean = {};
+      for (const [key, value] of Object.entries(sample)) {
+        if (typeof value === "number" && Number.isFinite(value)) clean[key] = Math.round(value * 100) / 100;
+      }
+      this.set({ network: clean });
+      this.event("stage.network", clean, t);
+    } catch (error) {
+      // Reported once: sampling stops (the room itself is fine).
+      if (this.statsTimer !== null) clearInterval(this.statsTimer);
+      this.statsTimer = null;
+      this.problem("stats-failed", `reading the provider's statistics failed: ${errorText(error)}`);
+    }
+  }
+
+  // -- the user's microphone
+
+  async startMic(deviceId) {
+    const room = this.room;
+    if (!room || this.mic) return;
+    this.set({ mic_state: "starting" });
+    try {
+      const track = await room.mic.start(deviceId || this.model.get("mic_device") || "");
+      this.mic = { muted: false, device: track?.getSettings?.().deviceId || deviceId || "" };
+      this.set({ mic_state: "on", mic_device: this.mic.device });
+      this.event("stage.mic", { state: "on", device: this.mic.device });
+      this.listDevices();
+    } catch (error) {
+      this.mic = null;
+      this.set({ mic_state: "failed" });
+      this.problem("mic-failed", `the microphone could not start: ${errorText(error)}`);
+    }
+  }
+
+  async listDevices() {
+    try {
+      const devices = await this.room.mic.devices();
+      this.set({ mic_devices: devices.map((d) => ({ id: d.deviceId, label: d.label || d.deviceId })) });
+    } catch (error) {
+      this.problem("mic-failed", `listing the microphones failed: ${errorText(error)}`);
+    }
+  }
+
+  async muteMic(muted) {
+    if (!this.mic || !this.room) return;
+    try {
+      await this.room.mic.mute(muted);
+      this.mic.muted = muted;
+      this.set({ mic_state: muted ? "muted" : "on" });
+      this.event("stage.mic", { state: muted ? "muted" : "on" });
+    } catch (error) {
+      this.problem("mic-failed", `${muted ? "muting" : "unmuting"} the microphone failed: ${errorText(error)}`);
+    }
+  }
+
+  async switchMic(deviceId) {
+    if (!this.mic || !this.room) {
+      this.set({ mic_device: deviceId });
+      return;
+    }
+    try {
+      await this.room.mic.device(deviceId);
+      this.mic.device = deviceId;
+      this.set({ mic_device: deviceId });
+      this.event("stage.mic", { state: "device", device: deviceId });
+    } catch (error) {
+      this.problem("mic-failed", `switching the microphone failed: ${errorText(error)}`);
+    }
+  }
+
+  async stopMic() {
+    const room = this.room;
+    const wasOn = Boolean(this.mic);
+    this.mic = null;
+    if (this.model.get("mic_state") !== "off") this.set({ mic_state: "off" });
+    if (!wasOn || !room) return;
+    try {
+      await room.mic.stop();
+      this.event("stage.mic", { state: "off" });
+    } catch (error) {
+      this.problem("mic-failed", `stopping the microphone failed: ${errorText(error)}`);
+    }
+  }
+
+  micLevel() {
+    if (!this.mic || !this.room || this.mic.muted) return 0;
+    return this.room.mic.level();
   }
 
   // -- media
 
-  addTrack(kind, track) {
+  addTrack(kind, track, sdkTrack) {
     if (!this.mediaStream || !track) return;
     this.removeTracks(kind);
     this.mediaStream.addTrack(track);
+    this.sdkTracks[kind] = sdkTrack || null;
     for (const refresh of this.views) refresh();
   }
 
   removeTracks(kind) {
     if (!this.mediaStream) return;
     for (const track of this.mediaStream.getTracks()) if (track.kind === kind) this.mediaStream.removeTrack(track);
+    delete this.sdkTracks[kind];
     for (const refresh of this.views) refresh();
   }
 
@@ -426,11 +1064,11 @@ class StageController {
         this.queue.shift();
         const t = performance.now(); // handed to the provider now: the send time on this page's clock
         try {
-          await this.room.send(item.bytes);
-          this.acks.push([item.seq, t]);
+          const sentAt = await this.room.send(item.bytes); // a number when the adapter had to hold it back
+          this.acks.push([item.seq, typeof sentAt === "number" ? sentAt : t]);
           this.scheduleFlush();
         } catch (error) {
-          this.model.send({ type: "send-failed", page_id: this.page, seq: item.seq, error: errorText(error) });
+          this.model.send({ type: "send-failed", page_id: this.page, seq: item.seq, error: scrub(errorText(error), this.secrets) });
         }
       }
     } finally {
@@ -446,13 +1084,18 @@ class StageController {
 
   // -- receiving: stamped on arrival, sent to Python in batches
 
-  received(bytes) {
+  received(bytes, sender) {
     const t = performance.now();
+    if (this.room?.isAvatar && !this.room.isAvatar(sender)) {
+      // Agora: data from a user other than the one publishing the avatar's media: kept (AKool may send from
+      // another uid), but noted.
+      this.event("stage.foreign-data", { sender: String(sender) }, t);
+    }
     const copy = bytes instanceof Uint8Array ? bytes.slice() : new Uint8Array(bytes);
     this.frames.t.push(t);
     this.frames.buffers.push(copy);
     this.scheduleFlush();
-    this.watch(copy);
+    this.watch(copy, t);
   }
 
   scheduleFlush() {
@@ -472,8 +1115,10 @@ class StageController {
     }
   }
 
-  // The speaking light and captions follow the avatar's own messages (AKOOL_API.md 5.4, 5.6).
-  watch(bytes) {
+  // The speaking light and captions follow the avatar's own messages (AKOOL_API.md 5.4, 5.6); the user's spoken
+  // turns are timed on this page's clock: from the user's transcript arriving to the avatar's first reply chunk
+  // and to its audio_start.
+  watch(bytes, t) {
     let message;
     try {
       message = JSON.parse(new TextDecoder().decode(bytes));
@@ -482,12 +1127,34 @@ class StageController {
     }
     if (!message || message.v !== 2) return;
     const pld = message.pld || {};
-    if (message.type === "event" && pld.event === "audio_start") this.set({ speaking: true });
-    else if (message.type === "event" && pld.event === "audio_end") this.set({ speaking: false });
-    else if (message.type === "chat" && pld.from === "bot" && typeof pld.text === "string") {
+    if (message.type === "event" && pld.event === "audio_start") {
+      this.set({ speaking: true });
+      this.turnStep("audio_start", t, message.mid);
+    } else if (message.type === "event" && pld.event === "audio_end") this.set({ speaking: false });
+    else if (message.type === "chat" && pld.from === "user") {
+      if (!this.turn || this.turn.replied) {
+        this.turn = { mid: message.mid, first: t, last: t, chars: 0, replied: false, audio: false };
+      }
+      this.turn.last = t;
+      this.turn.chars += typeof pld.text === "string" ? pld.text.length : 0;
+      this.event("user_turn.transcript", { user_mid: message.mid, fin: Boolean(message.fin), chars: this.turn.chars }, t);
+    } else if (message.type === "chat" && pld.from === "bot" && typeof pld.text === "string") {
       const previous = this.captionMid === message.mid ? this.model.get("caption") : "";
       this.captionMid = message.mid;
       this.set({ caption: tail(previous + pld.text) });
+      this.turnStep("first_reply", t, message.mid);
+    }
+  }
+
+  turnStep(step, t, mid) {
+    const turn = this.turn;
+    if (!turn) return;
+    if (step === "first_reply" && !turn.replied) {
+      turn.replied = true;
+      this.event("user_turn.first_reply", { user_mid: turn.mid, reply_mid: mid, ms: t - turn.last, ms_from_first: t - turn.first }, t);
+    } else if (step === "audio_start" && !turn.audio) {
+      turn.audio = true;
+      this.event("user_turn.audio_start", { user_mid: turn.mid, ms: t - turn.last, ms_from_first: t - turn.first }, t);
     }
   }
 }
@@ -501,6 +1168,7 @@ const STATE_TEXT = {
   "loading-sdk": "loading the SDK…",
   joining: "joining…",
   connected: "connected",
+  reconnecting: "reconnecting…",
   left: "left",
   failed: "failed",
 };
@@ -593,7 +1261,9 @@ function render({ model, el }) {
   canvas.width = 480;
   canvas.height = 360;
   const overlay = element("div", "akool-stage__overlay");
-  screen.append(video, canvas, overlay);
+  const startAudio = element("button", "akool-stage__start-audio", "🔊 click to start audio");
+  startAudio.type = "button";
+  screen.append(video, canvas, overlay, startAudio);
   const bar = element("div", "akool-stage__bar");
   const join = element("button", "akool-stage__join", "Join");
   join.type = "button";
@@ -603,9 +1273,24 @@ function render({ model, el }) {
   const speakingLight = element("span", "akool-stage__speaking", "● speaking");
   const providerLabel = element("span", "akool-stage__provider");
   bar.append(join, leave, state, speakingLight, providerLabel);
+  // The user's voice: the microphone published into the room (AKool's ASR answers with from:"user" text).
+  const micBar = element("div", "akool-stage__mic");
+  const micButton = element("button", "akool-stage__mic-toggle", "🎤 Microphone");
+  micButton.type = "button";
+  const muteButton = element("button", "akool-stage__mic-mute", "Mute");
+  muteButton.type = "button";
+  const devices = element("select", "akool-stage__mic-device");
+  devices.title = "microphone";
+  const meter = element("meter", "akool-stage__mic-level");
+  meter.min = 0;
+  meter.max = 1;
+  meter.value = 0;
+  micBar.append(micButton, muteButton, devices, meter);
+  const notice = element("div", "akool-stage__notice");
+  const network = element("div", "akool-stage__network");
   const caption = element("div", "akool-stage__caption");
   const error = element("div", "akool-stage__error");
-  root.append(screen, bar, caption, error);
+  root.append(screen, bar, micBar, notice, network, caption, error);
   el.append(root);
 
   const background = { url: null, hue: 210, image: null };
@@ -624,19 +1309,56 @@ function render({ model, el }) {
     screen.style.backgroundImage = url ? `url("${url.replace(/"/g, "%22")}")` : "";
   }
 
+  // A play() the browser refuses (no user gesture yet) becomes the "click to start audio" button; an AbortError
+  // only means a newer source replaced this one.
+  const play = () =>
+    video.play().catch((reason) => {
+      if (reason?.name === "NotAllowedError") controller?.autoplayBlocked(null);
+      else if (reason?.name !== "AbortError") controller?.problem("play-failed", `the avatar's video cannot play: ${errorText(reason)}`);
+    });
+
+  const attached = new Set(); // LiveKit tracks attached to this view's <video>
   function refreshVideo() {
     const stream = controller?.mediaStream;
     const hasVideo = Boolean(stream && stream.getTracks().length);
-    if (hasVideo && video.srcObject !== stream) video.srcObject = stream;
-    if (hasVideo) video.play().catch(() => {}); // allowed: Join was a click on this page
+    const sdkTracks = Object.values(controller?.sdkTracks || {}).filter((t) => t && typeof t.attach === "function");
+    if (model.get("provider") === "livekit" && sdkTracks.length) {
+      // LiveKit: attach() tells its adaptive stream that a visible element shows the track (else it pauses it).
+      for (const track of attached) if (!sdkTracks.includes(track)) track.detach(video);
+      attached.clear();
+      for (const track of sdkTracks) {
+        track.attach(video);
+        attached.add(track);
+      }
+    } else if (hasVideo && video.srcObject !== stream) {
+      video.srcObject = stream;
+    }
+    if (hasVideo) play();
     if (controller?.trtcElement && controller.trtcElement.parentNode !== screen) screen.append(controller.trtcElement);
     root.dataset.video = hasVideo ? "true" : "false";
+  }
+
+  function refreshDevices() {
+    const list = model.get("mic_devices") || [];
+    const chosen = model.get("mic_device") || "";
+    const key = JSON.stringify(list);
+    if (devices.dataset.key !== key) {
+      devices.dataset.key = key;
+      devices.replaceChildren(...list.map((d) => {
+        const option = element("option", "", d.label || d.id);
+        option.value = d.id;
+        return option;
+      }));
+    }
+    if (chosen && devices.value !== chosen) devices.value = chosen;
+    devices.hidden = list.length === 0;
   }
 
   function refresh() {
     const simulated = Boolean(model.get("simulated"));
     const connection = model.get("connection_state") || "idle";
     const speaking = Boolean(model.get("speaking"));
+    const live = connection === "connected" || connection === "reconnecting";
     root.dataset.state = connection;
     root.dataset.speaking = speaking ? "true" : "false";
     root.dataset.provider = model.get("provider") || "";
@@ -645,13 +1367,35 @@ function render({ model, el }) {
     providerLabel.textContent = simulated
       ? model.get("note") || "simulated avatar"
       : model.get("provider") ? `via ${model.get("provider")}` : "no session";
-    join.hidden = simulated || connection === "connected" || connection === "loading-sdk" || connection === "joining";
+    join.hidden = simulated || live || connection === "loading-sdk" || connection === "joining";
     join.disabled = !model.get("provider");
     join.textContent = connection === "failed" || connection === "left" ? "Join again" : "Join";
-    leave.hidden = simulated || connection !== "connected";
+    leave.hidden = simulated || !live;
     canvas.hidden = !simulated;
     video.hidden = simulated;
     overlay.textContent = simulated || connection === "connected" ? "" : STATE_TEXT[connection] || connection;
+    startAudio.hidden = !model.get("audio_blocked");
+    const mic = model.get("mic_state") || "off";
+    root.dataset.mic = mic;
+    micBar.hidden = simulated || !live;
+    micButton.textContent = mic === "off" || mic === "failed" ? "🎤 Microphone" : "🎤 Stop microphone";
+    micButton.disabled = mic === "starting";
+    muteButton.hidden = mic !== "on" && mic !== "muted";
+    muteButton.textContent = mic === "muted" ? "Unmute" : "Mute";
+    meter.hidden = mic !== "on" && mic !== "muted";
+    refreshDevices();
+    notice.textContent = model.get("notice") || "";
+    const stats = model.get("network") || {};
+    const parts = [];
+    if (stats.rtt_ms !== undefined) parts.push(`rtt ${Math.round(stats.rtt_ms)} ms`);
+    const loss = stats.video_loss_pct ?? stats.loss_pct ?? stats.audio_loss_pct;
+    if (loss !== undefined) parts.push(`loss ${loss.toFixed(1)} %`);
+    const kbps = stats.video_kbps ?? stats.recv_kbps;
+    if (kbps !== undefined) parts.push(`${Math.round(kbps)} kbit/s`);
+    if (stats.fps !== undefined) parts.push(`${Math.round(stats.fps)} fps`);
+    const jitter = stats.audio_jitter_buffer_ms ?? stats.audio_delay_ms;
+    if (jitter !== undefined) parts.push(`jitter buffer ${Math.round(jitter)} ms`);
+    network.textContent = live && parts.length ? `network: ${parts.join(" · ")}` : "";
     caption.textContent = model.get("caption") || "";
     const message = model.get("error") || "";
     error.hidden = !message;
@@ -661,22 +1405,33 @@ function render({ model, el }) {
 
   join.addEventListener("click", () => {
     // Inside the click: this is the user gesture that lets the avatar's audio play with sound.
-    video.play().catch(() => {});
+    play();
     controller?.join();
   });
   leave.addEventListener("click", () => controller?.leave("Leave was clicked"));
+  // (a <video> without a source yet has nothing to play: only the SDK's own resume then)
+  startAudio.addEventListener("click", () => controller?.startAudio(() => (video.srcObject ? video.play() : null)));
+  micButton.addEventListener("click", () => {
+    const mic = model.get("mic_state") || "off";
+    if (mic === "off" || mic === "failed") controller?.startMic(devices.value);
+    else controller?.stopMic();
+  });
+  muteButton.addEventListener("click", () => controller?.muteMic(model.get("mic_state") !== "muted"));
+  devices.addEventListener("change", () => controller?.switchMic(devices.value));
 
-  const names = ["simulated", "connection_state", "speaking", "provider", "caption", "error", "error_kind", "background_url", "note"];
+  const names = ["simulated", "connection_state", "speaking", "provider", "caption", "error", "error_kind",
+    "background_url", "note", "notice", "audio_blocked", "mic_state", "mic_devices", "mic_device", "network"];
   for (const name of names) model.on(`change:${name}`, refresh);
   controller?.views.add(refreshVideo);
   refresh();
   refreshVideo();
 
-  // The simulated face is drawn only while it is shown, at the display's frame rate.
+  // The simulated face is drawn only while it is shown, at the display's frame rate; the level meter too.
   let frame = 0;
   const ctx = canvas.getContext("2d");
   const tick = (time) => {
     if (model.get("simulated") && ctx) drawFace(ctx, canvas.width, canvas.height, time, Boolean(model.get("speaking")), background);
+    if (!meter.hidden) meter.value = controller?.micLevel() ?? 0;
     frame = requestAnimationFrame(tick);
   };
   frame = requestAnimationFrame(tick);
@@ -685,6 +1440,7 @@ function render({ model, el }) {
     cancelAnimationFrame(frame);
     for (const name of names) model.off(`change:${name}`, refresh);
     controller?.views.delete(refreshVideo);
+    for (const track of attached) track.detach(video);
   };
 }
 

@@ -63,6 +63,16 @@ class Client {
   async sendStreamMessage(bytes, retransmit) {
     record("sendStreamMessage", [new TextDecoder().decode(bytes), retransmit], { bytes: bytes.byteLength });
   }
+  // Statistics as the real client reports them (getRTCStats and per-uid remote track stats).
+  getRTCStats() {
+    return { RTT: 38, RecvBitrate: 850_000, SendBitrate: 12_000, Duration: 3, UserCount: 2 };
+  }
+  getRemoteVideoStats() {
+    return { [AVATAR_UID]: { packetLossRate: 0.4, receiveBitrate: 800_000, renderFrameRate: 25, receiveDelay: 70 } };
+  }
+  getRemoteAudioStats() {
+    return { [AVATAR_UID]: { packetLossRate: 0, receiveBitrate: 48_000, receiveDelay: 55, end2EndDelay: 120 } };
+  }
   async leave() {
     record("leave", []);
     this.connectionState = "DISCONNECTED";
