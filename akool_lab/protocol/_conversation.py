@@ -769,13 +769,14 @@ class Conversation:
         """The mirror case: the oldest cause is a mode-1 message, but the reply is not its echo and is the echo of
         an utterance queued behind it (the avatar heard the user first; its transcript reached us after the send).
         That utterance is taken as answered."""
+        turns = [(i, c) for i, (at, _, c) in enumerate(self._causes) if at <= now and isinstance(c, _UserTurn)]
+        if not turns:
+            return False  # the usual case, decided without looking at any text
         words = _words(chunk.text)
         if not words or words in _words(message.text):
             return False
-        for i, (at, _, cause) in enumerate(self._causes):
-            if at > now:
-                return False
-            if isinstance(cause, _UserTurn) and words in _words(cause.utterance.text()):
+        for i, turn in turns:
+            if words in _words(turn.utterance.text()):
                 del self._causes[i]
                 return True
         return False
