@@ -249,7 +249,7 @@ def _write_figures(directory: Path, figures: Mapping[str, Figure], prefix: str =
 #: What each standard figure shows, in words (the report's captions).
 CAPTIONS: dict[str, str] = {
     "ttfr_histogram": "Time to first reply: how many messages got their first reply chunk after each delay "
-    "(from the message's first chunk sent to the avatar's first chunk received).",
+    "(from the message's last chunk sent to the avatar's first chunk received).",
     "ttfa_histogram": "Time to audio: how many messages waited each delay from being sent until the avatar "
     "started speaking (audio_start).",
     "latency_cdf": "The share of messages answered within each delay (cumulative): the further left a curve, "
@@ -437,7 +437,7 @@ def write_report(
     body += [
         "<h2>Messages</h2>",
         "<p>Times in ms; the median's interval is a seeded 95% bootstrap; percentiles by linear interpolation. "
-        "Warm-up messages are left out; cold = first message of a session. ttfr = time to first reply chunk, "
+        "Messages marked warm-up (run_experiment's warmup) are left out; cold = first message of a session. ttfr = time to first reply chunk, "
         "ttfa = time to audio_start, reply = time to the last chunk, speak = audio_start to audio_end.</p>",
         summary.to_html() if len(summary) else "<p>No message was measured.</p>",
     ]
