@@ -15,7 +15,7 @@ from akool_lab.events import Recorder
 from akool_lab.live._llm import ChatTurn
 from akool_lab.live._loop import IOLoop, io_loop
 from akool_lab.live._stream import AvatarStream
-from akool_lab.live._types import Ack, Reply, TranscriptEntry
+from akool_lab.types import Ack, Reply, TranscriptEntry
 
 __all__ = ["LiveSession"]
 
@@ -47,7 +47,7 @@ class LiveSession:
         if getattr(transport, "requires_idle_kernel", False) and what not in ("close()", "closing stream()"):
             # The stage's browser transport: its replies reach Python only while the kernel is idle, so a blocking
             # call on the kernel's main thread would wait for messages queued behind itself. Say so instead.
-            from akool_lab.transport._browser import ensure_blocking_call_allowed
+            from akool_lab.transport import ensure_blocking_call_allowed
 
             try:
                 ensure_blocking_call_allowed(transport, what)

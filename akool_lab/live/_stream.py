@@ -35,8 +35,8 @@ from akool_lab.errors import (
 from akool_lab.events import EventKind, Recorder
 from akool_lab.live._llm import ChatTurn, SentenceSplitter, llm_pieces, now_ns
 from akool_lab.live._loop import HANDOFF, IOLoop, io_loop
-from akool_lab.live._types import Ack, Reply, TranscriptEntry, derive_timings
 from akool_lab.transport import Frame, Transport
+from akool_lab.types import Ack, Reply, TranscriptEntry, derive_timings
 
 __all__ = ["EVENTS", "AvatarStream"]
 

@@ -5,7 +5,7 @@ difference of two timestamps on ONE clock: a stream timed by a browser page (``"
 measured against the kernel's HTTP or lifecycle events. When the two ends of a duration are on different clocks,
 the duration is ``None`` (unknown), never a wrong number.
 
-Message timings reuse :func:`akool_lab.live._types.derive_timings`, the one definition shared with the live
+Message timings reuse :func:`akool_lab.types.derive_timings`, the one definition shared with the live
 :class:`~akool_lab.live.Reply`, so a recorded run and the replies a notebook saw always agree.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from akool_lab.events import Event, EventKind, Recorder
-from akool_lab.live._types import derive_timings
+from akool_lab.types import derive_timings
 
 __all__ = [
     "EXPERIMENT_MESSAGE",

@@ -1,4 +1,8 @@
-"""What a live session hands back: replies with their timings, command acks and transcript entries."""
+"""What a live session hands back: replies with their timings, command acks and transcript entries.
+
+Built by ``akool_lab.live`` and read by the metrics and widget layers (exported from both ``akool_lab.types`` and
+``akool_lab.live``).
+"""
 
 from __future__ import annotations
 
