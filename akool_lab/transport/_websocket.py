@@ -94,6 +94,7 @@ class WebSocketTransport(Transport):
     """
 
     paces_itself = False
+    pushes_frames = True
 
     def __init__(self, url: str, *, budget: ProviderBudget = WEBSOCKET, token: str | None = None) -> None:
         if not isinstance(url, str) or urlsplit(url).scheme not in ("ws", "wss"):
