@@ -14,7 +14,7 @@ from akool_lab.live._llm import ChatTurn, SentenceSplitter
 from akool_lab.live._loop import IOLoop, io_loop
 from akool_lab.live._session import LiveSession
 from akool_lab.live._stream import EVENTS, AvatarStream
-from akool_lab.types import Ack, Reply, ReplyTimings, TranscriptEntry, derive_timings
+from akool_lab.types import Ack, Reply, ReplyTimings, TranscriptEntry, default_reply_timeout, derive_timings
 
 __all__ = [
     "EVENTS",
@@ -31,6 +31,7 @@ __all__ = [
     "TranscriptEntry",
     "connect_async",
     "connect_sync",
+    "default_reply_timeout",
     "derive_timings",
     "io_loop",
 ]

@@ -16,7 +16,7 @@ from akool_lab.live._llm import ChatTurn
 from akool_lab.live._loop import IOLoop, io_loop
 from akool_lab.live._stream import AvatarStream
 from akool_lab.transport import ensure_blocking_call_allowed
-from akool_lab.types import Ack, Reply, TranscriptEntry
+from akool_lab.types import Ack, Reply, TranscriptEntry, default_reply_timeout
 
 __all__ = ["LiveSession"]
 
@@ -108,13 +108,13 @@ class LiveSession:
 
     def say(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> Reply:
         """Have the avatar speak ``text`` verbatim (mode 1); see :meth:`AvatarStream.say`."""
-        budget = timeout if timeout is not None else 30.0 + 0.5 * len(str(text).split())
+        budget = timeout if timeout is not None else default_reply_timeout(text)
         # early: the reply reaches this thread as soon as it is complete (AvatarStream._converse hands it over).
         return self._run(self._stream.say(text, timeout=budget, until=until), budget, "say()", early=True)
 
     def ask(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> Reply:
         """Ask the avatar a question (mode 2); see :meth:`AvatarStream.ask`."""
-        budget = timeout if timeout is not None else 30.0 + 0.5 * len(str(text).split())
+        budget = timeout if timeout is not None else default_reply_timeout(text)
         return self._run(self._stream.ask(text, timeout=budget, until=until), budget, "ask()", early=True)
 
     def stream(self, text: str, *, intent: str = "ask", timeout: float = 60.0) -> Iterator[str]:

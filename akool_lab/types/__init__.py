@@ -7,13 +7,14 @@ Each is also exported where a user meets it first: ``akool_lab.api.Session``, ``
 
 - :class:`Session`, :class:`SessionStatus`, :class:`Credentials` and its provider classes: built by ``akool_lab.api``.
 - :class:`Reply`, :class:`ReplyTimings`, :class:`Ack`, :class:`TranscriptEntry`, :func:`derive_timings`: built by
-  ``akool_lab.live``; :func:`derive_timings` is also what ``akool_lab.metrics`` uses on recorded events.
+  ``akool_lab.live``; :func:`derive_timings` is also what ``akool_lab.metrics`` uses on recorded events, and
+  :func:`default_reply_timeout` is how long both wait for a reply by default.
 - :mod:`akool_lab.types.lenient`: the liberal JSON readers the models are built with.
 """
 
 from __future__ import annotations
 
-from akool_lab.types._reply import Ack, Reply, ReplyTimings, TranscriptEntry, derive_timings
+from akool_lab.types._reply import Ack, Reply, ReplyTimings, TranscriptEntry, default_reply_timeout, derive_timings
 from akool_lab.types._session import (
     AgoraCredentials,
     Credentials,
@@ -35,6 +36,7 @@ __all__ = [
     "SessionStatus",
     "TranscriptEntry",
     "TrtcCredentials",
+    "default_reply_timeout",
     "derive_timings",
     "parse_credentials",
 ]
