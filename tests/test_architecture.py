@@ -15,6 +15,8 @@ top-level package (``akool_lab/live/``) or module (``akool_lab/target.py``); the
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import akool_lab
+import akool_lab.types
 
 PACKAGE = Path(akool_lab.__file__).parent
 
@@ -322,8 +325,22 @@ def test_the_simulator_uses_nothing_the_client_interprets_frames_with() -> None:
     ],
 )
 def test_the_shared_types_are_still_exported_where_users_found_them(public: str, name: str) -> None:
-    import importlib
-
-    import akool_lab.types
-
     assert getattr(importlib.import_module(public), name) is getattr(akool_lab.types, name)
+
+
+def test_docs_architecture_lists_the_layers_in_the_order_this_test_enforces() -> None:
+    doc = PACKAGE.parent / "docs" / "architecture.md"
+    if not doc.exists():  # an installed package without the repository's docs
+        pytest.skip("docs/architecture.md is not beside the package")
+    rows = [
+        line.split("|") for line in doc.read_text(encoding="utf-8").splitlines() if re.match(r"\| (\d+|-) \|", line)
+    ]
+
+    def units(cell: str) -> list[str]:
+        names = [name.strip("/").removesuffix(".py") for name in re.findall(r"`([^`]+)`", cell)]
+        return ["akool_lab" if name == "__init__" else name for name in names]
+
+    numbered = [units(row[2]) for row in rows if row[1].strip() != "-"]
+    assert sorted(numbered[0]) == sorted(FOUNDATION)
+    assert [u[0] for u in numbered[1:]] == list(LAYERS)
+    assert [units(row[2]) for row in rows if row[1].strip() == "-"] == [[SIM]]
