@@ -14,6 +14,7 @@ import csv
 import importlib
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -207,6 +208,16 @@ def length_bucket(edges: Sequence[int] = (20, 80, 200, 500), field: str = "text_
     return text_length
 
 
+def _natural_key(value: Any) -> tuple[Any, ...]:
+    """Sorts group labels with their numbers as numbers: ``0-19, 20-79, 80-199, 500+``, not ``500+`` before ``80``.
+
+    >>> sorted(["80-199", "500+", "0-19", "20-79"], key=_natural_key)
+    ['0-19', '20-79', '80-199', '500+']
+    """
+    # re.split with a capturing group alternates text and digits, so every position compares like with like.
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", str(value))))
+
+
 _STAT_COLUMNS = ("n", "missing", "mean", "min", "p50", "p90", "p99", "max", "ci_low", "ci_high")
 
 
@@ -296,7 +307,7 @@ def summary_table(
         group = tuple(k(record) if callable(k) else _get(record, k) for k in keys)
         groups.setdefault(group, []).append(record)
     rows: list[dict[str, Any]] = []
-    for group in sorted(groups, key=lambda g: tuple(str(v) for v in g)):
+    for group in sorted(groups, key=lambda g: tuple(_natural_key(v) for v in g)):
         members = groups[group]
         for metric in metrics:
             stats = summarize((_get(r, metric) for r in members), resamples=resamples, seed=seed)

@@ -29,9 +29,10 @@ take any inbound command with ``pld.code`` as an ack:
    their causes in order: each sent message (once its last chunk is sent) and each utterance of the user (heard
    by the avatar, ``from: "user"``) is a cause, and a reply's first chunk takes the oldest cause that happened
    before it arrived. A reply with no such cause (a knowledge-base greeting at join) is unsolicited, and so is the
-   answer to the user's speech: neither ever shifts the replies to sent messages. As the avatar does not answer
-   everything it hears, a reply that is the echo of a mode-1 message waiting behind user utterances (and not the
-   echo of what the user said) belongs to that message.
+   answer to the user's speech: neither ever shifts the replies to sent messages. In mode 1 the text tells them
+   apart when the order cannot: a reply that is the echo of a message waiting behind user utterances (and not of
+   what the user said) belongs to that message (the avatar does not answer everything it hears), and one that is
+   the echo of an utterance queued behind a message (heard by the avatar before the message arrived) answers it.
 6. **Audio events.** ``audio_start``/``audio_end`` belong to the reply whose ``mid`` they carry, else to the oldest
    reply that has not started (ended) speaking; an ``audio_start`` with no reply yet opens the reply of the oldest
    cause, which the first chunk of text then joins, unless the ``audio_start`` named another ``mid`` (an audio
@@ -737,6 +738,10 @@ class Conversation:
             skipped = self._echo_behind_user_turns(now, chunk)
             if skipped is not None:
                 return skipped
+        elif (
+            isinstance(cause, _Msg) and cause.echo and chunk is not None and self._answers_user_first(now, chunk, cause)
+        ):
+            return None  # the echo of what the user said, heard just after the message went out
         self._causes.pop(0)
         return cause if isinstance(cause, _Msg) else None
 
@@ -759,6 +764,22 @@ class Conversation:
                 return cause
             return None
         return None
+
+    def _answers_user_first(self, now: int, chunk: ChatChunk, message: _Msg) -> bool:
+        """The mirror case: the oldest cause is a mode-1 message, but the reply is not its echo and is the echo of
+        an utterance queued behind it (the avatar heard the user first; its transcript reached us after the send).
+        That utterance is taken as answered."""
+        turns = [(i, c) for i, (at, _, c) in enumerate(self._causes) if at <= now and isinstance(c, _UserTurn)]
+        if not turns:
+            return False  # the usual case, decided without looking at any text
+        words = _words(chunk.text)
+        if not words or words in _words(message.text):
+            return False
+        for i, turn in turns:
+            if words in _words(turn.utterance.text()):
+                del self._causes[i]
+                return True
+        return False
 
     def _open(self, owner: _Msg | None, now: int) -> _Slot:
         slot = _Slot(owner, None, now)

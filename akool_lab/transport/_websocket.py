@@ -158,9 +158,10 @@ class WebSocketTransport(Transport):
     def set_receiver(self, receiver: Callable[[Frame], None] | None) -> bool:
         """Hand each whole received message to ``receiver`` from the socket's read callback (see the base class).
 
-        Messages split into several WebSocket frames still come through :meth:`frames`.
+        Messages split into several WebSocket frames still come through :meth:`frames`, and so does every message
+        when a subclass overrides :meth:`frames` (it expects to see them all).
         """
-        if self._ws is None:
+        if self._ws is None or type(self).frames is not WebSocketTransport.frames:
             return False
         self._ws.receiver = receiver
         return True

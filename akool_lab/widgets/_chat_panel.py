@@ -34,10 +34,17 @@ _ROLE_LABELS = {"you": "you", "avatar": "avatar", "user": "heard"}
 
 
 class CtrlEnter(anywidget.AnyWidget):
-    """An invisible helper: Ctrl+Enter (or Cmd+Enter) in an element with CSS class ``target`` sends ``"submit"``.
+    """An invisible helper: Ctrl+Enter (or Cmd+Enter) in an element with CSS class ``target`` sends
+    ``{"type": "submit", "text": <what the box shows>}``.
 
     ipywidgets has no key events, and JupyterLab binds Ctrl+Enter to "run cell"; this listener runs in the capture
     phase on the document, so it sees the key first and keeps it from JupyterLab when the focus is in the chat box.
+
+    The text travels in the message itself, read from the box at the moment of the key press: ipywidgets sends a
+    text box's value to the kernel at most one update at a time (later keystrokes wait in a buffer until the kernel
+    has answered the previous update), so when someone types fast the kernel's copy of the value can lag behind the
+    last characters typed, and reading it on "submit" sent truncated text. The box is then emptied in the browser
+    (an ``input`` event, so the kernel's copy follows, and a value still buffered cannot bring the text back).
     """
 
     _esm = """
@@ -49,9 +56,15 @@ class CtrlEnter(anywidget.AnyWidget):
         if (!target || !target.closest || !target.closest("." + model.get("target"))) return;
         event.preventDefault();
         event.stopPropagation();
-        // Let the textarea's own input/change handlers sync its value first.
-        target.dispatchEvent(new Event("change", { bubbles: true }));
-        setTimeout(() => model.send({ type: "submit" }), 0);
+        const text = target.value;
+        if (typeof text !== "string" || !text.trim() || !model.get("enabled")) {
+          // Nothing to send, or no session: the kernel says so, and the box keeps what was typed.
+          model.send({ type: "submit", text: typeof text === "string" ? text : "" });
+          return;
+        }
+        target.value = "";
+        target.dispatchEvent(new Event("input", { bubbles: true }));
+        model.send({ type: "submit", text });
       };
       document.addEventListener("keydown", onKey, true);
       return () => document.removeEventListener("keydown", onKey, true);
@@ -59,6 +72,8 @@ class CtrlEnter(anywidget.AnyWidget):
     export default { render };
     """
     target = traitlets.Unicode("akool-chat-input").tag(sync=True)
+    #: Whether a message can be sent now (a session is connected); when not, the box is left as it is.
+    enabled = traitlets.Bool(False).tag(sync=True)
 
 
 class ChatPanel(widgets.VBox):  # type: ignore[misc]
@@ -156,16 +171,22 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
 
     # -- actions ---------------------------------------------------------------------------------------------------
 
-    def send(self) -> concurrent.futures.Future[Any] | None:
-        """Send the text box's text as a ``say`` or an ``ask`` (what Send does); returns the reply's future."""
+    def send(self, text: str | None = None) -> concurrent.futures.Future[Any] | None:
+        """Send ``text`` (by default the text box's) as a ``say`` or an ``ask`` (what Send does).
+
+        Returns the reply's future, or ``None`` when nothing was sent (not connected, or no text); then the text is
+        left in (or put back into) the box, so nothing typed is lost.
+        """
         live = self.live
-        text = self.text.value.strip()
+        typed = self.text.value if text is None else text
         if live is None or not live.is_open:
+            self.text.value = typed
             self.errors.problem("not connected: create a session first")
             return None
-        if not text:
+        if not typed.strip():
             self.errors.problem("nothing to send: type a message first")
             return None
+        text = typed.strip()
         self.errors.clear()
         self.text.value = ""
         stream = live.avatar_stream
@@ -206,8 +227,11 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
     # -- internals -------------------------------------------------------------------------------------------------
 
     def _on_shortcut(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "submit" and not self.send_button.disabled:
-            self.send()
+        if not (isinstance(content, dict) and content.get("type") == "submit"):
+            return
+        text = content.get("text")
+        # What the box showed when Ctrl+Enter was pressed (see CtrlEnter); an older front-end sends no text.
+        self.send(text if isinstance(text, str) else None)
 
     def _on_closed(self) -> None:
         self._set_connected(False)
@@ -216,6 +240,7 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
     def _set_connected(self, connected: bool) -> None:
         self.send_button.disabled = not connected
         self.interrupt_button.disabled = not connected
+        self.shortcut.enabled = connected
 
     def _render(self) -> None:
         """Re-render the transcript (on the I/O thread, where the transcript is written: no torn reads)."""
@@ -246,21 +271,53 @@ def _render_entries(entries: list[TranscriptEntry]) -> str:
     for entry in entries:
         role = _ROLE_LABELS.get(entry.role, entry.role)
         timing = ""
+        text = html.escape(entry.text)
         if entry.role == "avatar" and entry.reply is not None:
             t = entry.reply.timings
             timing = f'<span class="akool-timing">ttfr {_ms(t.ttfr_ms)} · ttfa {_ms(t.ttfa_ms)}</span>'
             if entry.reply.interrupted:
-                timing += '<span class="akool-timing">(interrupted)</span>'
+                text, note = _interrupted(entry.text, t.speak_ms)
+                timing += f'<span class="akool-timing">({html.escape(note)})</span>'
         elif entry.role == "avatar" and not entry.done:
             timing = '<span class="akool-timing">…</span>'
         lines.append(
             f'<div class="akool-line akool-line-{html.escape(entry.role)}">'
             f'<span class="akool-role akool-role-{html.escape(entry.role)}">{html.escape(role)}</span>'
-            f"{html.escape(entry.text)}{timing}</div>"
+            f"{text}{timing}</div>"
         )
     body = "".join(lines) or '<div class="akool-line" style="color:#999">no messages yet</div>'
     # column-reverse shows the last child at the bottom, and keeps the view scrolled there as lines are added.
     return f'<div class="akool-transcript"><div>{body}</div></div>'
+
+
+#: The speech rate used to estimate how much of an interrupted reply was spoken (an average English speaking rate;
+#: AKool sends no word timings, so the split is an estimate and is labelled as one).
+WORDS_PER_MINUTE = 150.0
+
+
+def _interrupted(text: str, speak_ms: float | None) -> tuple[str, str]:
+    """An interrupted reply as HTML: what was (about) spoken before the interrupt, then the rest struck through as
+    not spoken, and a note saying how long the avatar spoke. The reply's text holds every chunk that arrived, which
+    is usually far more than the avatar said before it was cut off."""
+    words = text.split(" ")
+    if not speak_ms or speak_ms <= 0:
+        spoken_words = 0
+        note = "interrupted before it spoke: none of this was spoken"
+    else:
+        spoken_words = min(len(words), round(speak_ms / 60_000 * WORDS_PER_MINUTE))
+        note = f"interrupted after {speak_ms / 1000:.1f} s of speech"
+        if spoken_words < len(words):
+            note += f"; about {spoken_words} of {len(words)} words spoken, the rest (struck through) was not"
+    if spoken_words >= len(words):
+        return html.escape(text), note
+    spoken = " ".join(words[:spoken_words])
+    rest = " ".join(words[spoken_words:])
+    title = f"not spoken (estimated at {WORDS_PER_MINUTE:.0f} words a minute)"
+    unspoken = (
+        f'<span class="akool-unspoken" title="{html.escape(title)}" '
+        f'style="color:#999;text-decoration:line-through">{html.escape(rest)}</span>'
+    )
+    return (html.escape(spoken) + " " if spoken else "") + unspoken, note
 
 
 def _ms(value: float | None) -> str:

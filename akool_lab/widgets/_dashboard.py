@@ -11,6 +11,7 @@ with it). :func:`akool_lab.lab` picks the target.
 from __future__ import annotations
 
 import contextlib
+import html
 import importlib
 import logging
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import ipywidgets as widgets
 
 from akool_lab.errors import AkoolLabError
 from akool_lab.widgets._chat_panel import ChatPanel
-from akool_lab.widgets._common import PANEL_CSS
+from akool_lab.widgets._common import PANEL_CSS, describe_target
 from akool_lab.widgets._latency_monitor import LatencyMonitor
 from akool_lab.widgets._params_panel import ParamsPanel
 from akool_lab.widgets._session_panel import SessionPanel
@@ -76,21 +77,19 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         self.client = client
         self.target = target
         self.stage = stage if stage is not None else make_stage()
-        self.session_panel = SessionPanel(client, duration=duration, transport_for=self._transport_for)
+        #: What the numbers on this dashboard are ("simulated · profile realistic · seed 0", or "AKool").
+        self.label = describe_target(target)
+        self.session_panel = SessionPanel(
+            client, duration=duration, transport_for=self._transport_for, label=self.label
+        )
         self.chat = ChatPanel()
         self.params = ParamsPanel(None, client)
         self.monitor = LatencyMonitor(client.recorder)
         self.session_panel.on_live(self._on_live)
         self.session_panel.on_end(lambda _status: self._on_end())
-        kind = getattr(target, "kind", None)
-        banner = (
-            "running on the embedded <b>simulator</b> (no AKool key configured)"
-            if kind == "sim"
-            else ("running on <b>AKool</b>: sessions cost credits" if kind == "real" else "")
-        )
         super().__init__(
             [
-                widgets.HTML(PANEL_CSS + f'<div style="font-size:12px;color:#555">akool_lab · {banner}</div>'),
+                widgets.HTML(PANEL_CSS + _banner(getattr(target, "kind", None), self.label)).add_class("akool-banner"),
                 widgets.HBox([self.session_panel, self.stage], layout=widgets.Layout(flex_flow="row wrap")),
                 widgets.HBox([self.chat, self.params], layout=widgets.Layout(flex_flow="row wrap")),
                 self.monitor,
@@ -139,3 +138,17 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
             if self.target is not None:
                 self.target.close()
             super().close()
+
+
+def _banner(kind: str | None, label: str) -> str:
+    """The line above the panels: what the numbers are, and what that means for the person clicking."""
+    if kind == "sim":
+        what = (
+            f"<b>{html.escape(label)}</b>: the embedded simulator on this machine; every time shown comes from "
+            "its latency model, not from AKool"
+        )
+    elif kind == "real":
+        what = f"<b>{html.escape(label)}</b>: the real service; a session costs credits until it is closed"
+    else:
+        what = html.escape(label)
+    return f'<div class="akool-banner-text" style="font-size:12px;color:#555">akool_lab · {what}</div>'

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 
@@ -31,15 +30,21 @@ __all__ = ["LatencyMonitor"]
 #: Event kinds after which a timing may have changed (a reply finished, or its audio started).
 _REDRAW_ON = frozenset({EventKind.REPLY_DONE, EventKind.AUDIO_START})
 METRICS = ("ttfr_ms", "ttfa_ms")
+#: The fewest values from which each percentile is shown. A p90 from fewer than ~10 values, or a p99 from fewer than
+#: ~100, is only the largest value or an interpolation towards it: the table shows "–" (with the reason) instead.
+MIN_SAMPLES = {50: 1, 90: 10, 99: 100}
 _COLORS = {"ttfr_ms": "#1565c0", "ttfa_ms": "#e65100"}
 
 
 class LatencyMonitor(widgets.VBox):  # type: ignore[misc]
     """Recent ttfr/ttfa as a line plot and a histogram, plus n / p50 / p90 / p99 / max.
 
+    A percentile is shown only when the sample can support it (:data:`MIN_SAMPLES`: p90 from 10 values, p99 from
+    100); below that its cell says "–" and why.
+
     Args:
         recorder: the events to watch (``client.recorder``, shared by every session of that client).
-        window: how many recent messages to show.
+        window: how many recent messages to show (100, so that a p99 can appear).
         max_hz: the most redraws per second, however fast events come.
 
     Attributes:
@@ -47,7 +52,7 @@ class LatencyMonitor(widgets.VBox):  # type: ignore[misc]
         errors: the panel's error line.
     """
 
-    def __init__(self, recorder: Recorder, *, window: int = 50, max_hz: float = 2.0) -> None:
+    def __init__(self, recorder: Recorder, *, window: int = 100, max_hz: float = 2.0) -> None:
         self.recorder = recorder
         self.window = window
         self.values: dict[str, list[float]] = {name: [] for name in METRICS}
@@ -126,12 +131,17 @@ def _figure(values: dict[str, list[float]]) -> Figure:
         label = name.removesuffix("_ms")
         recent.plot(range(1, len(data) + 1), data, marker="o", markersize=3, color=_COLORS[name], label=label)
         hist.hist(data, bins=min(20, max(5, len(data) // 2)), alpha=0.55, color=_COLORS[name], label=label)
-    recent.xaxis.set_major_locator(MaxNLocator(integer=True))  # message numbers, not 1.2, 1.4...
+    recent.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # message numbers, not 1.2, 1.4...
+    # Half a message of room each side: with one or two messages the axis would otherwise zoom into 0.95..1.05.
+    shown = max((len(values[name]) for name in METRICS), default=0)
+    recent.set_xlim(0.5, max(shown, 1) + 0.5)
     recent.set_title("recent messages", fontsize=10)
     recent.set_xlabel("message", fontsize=9)
     recent.set_ylabel("ms", fontsize=9)
+    hist.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # counts of messages: 1, 2, 3, never 0.5
     hist.set_title("distribution", fontsize=10)
     hist.set_xlabel("ms", fontsize=9)
+    hist.set_ylabel("messages", fontsize=9)
     if anything:
         recent.legend(fontsize=8, loc="upper left")
         hist.legend(fontsize=8)
@@ -151,11 +161,18 @@ def _table(values: dict[str, list[float]]) -> str:
     rows = []
     for name, data in values.items():
         ordered = sorted(data)
-        cells: Sequence[Any]
-        if ordered:
-            cells = [len(ordered), *(f"{percentile(ordered, p):.1f}" for p in (50, 90, 99)), f"{ordered[-1]:.1f}"]
-        else:
-            cells = [0, "–", "–", "–", "–"]
-        rows.append(f"<tr><th>{html.escape(name)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        cells: list[str] = [f"<td>{len(ordered)}</td>"]
+        for p, needed in MIN_SAMPLES.items():
+            if ordered and len(ordered) >= needed:
+                cells.append(f"<td>{percentile(ordered, p):.1f}</td>")
+            else:
+                why = f"p{p} needs at least {needed} values" if ordered else "no values yet"
+                cells.append(f'<td title="{html.escape(why)}">–</td>')
+        cells.append(f"<td>{ordered[-1]:.1f}</td>" if ordered else "<td>–</td>")
+        rows.append(f"<tr><th>{html.escape(name)}</th>" + "".join(cells) + "</tr>")
     head = "<tr><th></th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>"
-    return f'<table class="akool-table">{head}{"".join(rows)}</table>'
+    note = (
+        '<div class="akool-table-note" style="color:#777;font-size:11px">'
+        "p90 is shown from 10 values, p99 from 100: a percentile from fewer is just the largest value</div>"
+    )
+    return f'<table class="akool-table">{head}{"".join(rows)}</table>{note}'

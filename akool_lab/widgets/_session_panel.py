@@ -61,6 +61,8 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
         live_timeout: how long to wait for the session to become live before giving up (seconds).
         transport_for: optional ``fn(session) -> Transport | None`` used to join the room (the stage widget's
             browser transport for Agora/TRTC); ``None`` (or no function) picks it from the session's credentials.
+        label: what the session runs on, shown beside the title (``"simulated · profile realistic · seed 0"`` or
+            ``"AKool"``; see :func:`~akool_lab.widgets._common.describe_target`).
 
     Attributes:
         session: the current :class:`~akool_lab.api.Session` (``None`` before Create); kept out of every trait.
@@ -78,6 +80,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
         poll_interval: float = 0.25,
         live_timeout: float = 120.0,
         transport_for: Callable[[Session], Transport | None] | None = None,
+        label: str = "",
     ) -> None:
         self.client = client
         self.session: Session | None = None
@@ -137,7 +140,7 @@ class SessionPanel(widgets.VBox):  # type: ignore[misc]
 
         super().__init__(
             [
-                widgets.HTML('<div class="akool-panel-title">Session</div>'),
+                widgets.HTML(_title(label)).add_class("akool-session-title"),
                 self.avatar,
                 self.duration,
                 self.mode,
@@ -391,3 +394,8 @@ _WIDE = {"description_width": "90px"}
 
 def _chip(status: str) -> str:
     return f'<span class="akool-chip akool-chip-{status}">{html.escape(status)}</span>'
+
+
+def _title(label: str) -> str:
+    note = f' <span style="font-weight:400;color:#777;font-size:12px">· {html.escape(label)}</span>' if label else ""
+    return f'<div class="akool-panel-title">Session{note}</div>'

@@ -1,8 +1,9 @@
 """The dashboard in a real browser: JupyterLab on loopback, headless chromium, the embedded simulator in the kernel.
 
 A user's whole path: run ``akool_lab.lab(target="sim")``, click Create, wait for live, type into the chat box, Send,
-see the avatar's reply in the rendered transcript, send again with Ctrl+Enter, change the language, Apply, see the
-ack, and see both replies counted by the latency monitor. Then check that no secret (the simulator key, the session's ws_token / ws_url / RTC token) is in the page nor in
+see the avatar's reply in the rendered transcript, type fast and send with Ctrl+Enter (the whole text arrives),
+change the language, Apply, see the ack, and see both replies counted by the latency monitor. And notebook 02 as a
+newcomer runs it: after Run All its dashboard (and its panels on their own) are still live and answer a click. Then check that no secret (the simulator key, the session's ws_token / ws_url / RTC token) is in the page nor in
 the widget state the notebook would save.
 """
 
@@ -12,9 +13,12 @@ import json
 import time
 from pathlib import Path
 
+import nbformat
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.harness import (
+    REPO_ROOT,
     JupyterServer,
     open_and_run_notebook,
     screenshot,
@@ -22,9 +26,13 @@ from tests.browser.harness import (
     widget_locator,
     write_notebook,
 )
+from tests.notebooks.test_execute_notebooks import inject_parameters
 
 #: The whole test (JupyterLab load, kernel start, simulator start, clicks, replies, screenshot), in seconds.
 TEST_BUDGET_S = 90.0
+
+#: Typed key by key as fast as the browser takes keys, then sent with Ctrl+Enter: its last characters must arrive too.
+FAST_TEXT = "Typed quickly and sent at once with the keyboard shortcut, up to the very ending here."
 
 # The notebook under test. The secrets file lets the test know what to look for without printing any secret into
 # the notebook's outputs (which would be a leak of its own).
@@ -94,10 +102,12 @@ def test_the_dashboard_creates_a_session_chats_and_applies_params_in_the_browser
     expect(transcript.locator(".akool-line-avatar")).to_contain_text("Hello from the browser test.", timeout=15_000)
     wait_for_text(transcript, "ttfr", timeout=15)
 
-    # Ctrl+Enter in the chat box sends too (and JupyterLab does not take it as "run cell").
-    chat_box.fill("Sent with Ctrl and Enter.")
+    # Ctrl+Enter in the chat box sends too (and JupyterLab does not take it as "run cell"): typed fast, key by key,
+    # the whole text is sent, up to its last characters (the kernel's copy of the box lags behind fast typing).
+    chat_box.click()
+    chat_box.press_sequentially(FAST_TEXT)
     chat_box.press("Control+Enter")
-    expect(transcript.locator(".akool-line-avatar").nth(1)).to_contain_text("Sent with Ctrl and Enter.", timeout=15_000)
+    expect(transcript.locator(".akool-line-avatar").nth(1)).to_contain_text(FAST_TEXT, timeout=15_000)
     expect(chat_box).to_have_value("")
 
     # Params: pick a language, Apply, and the ack (code, message, ack_ms) shows in the panel.
@@ -134,3 +144,54 @@ def test_the_dashboard_creates_a_session_chats_and_applies_params_in_the_browser
 
     elapsed = time.monotonic() - started
     assert elapsed < TEST_BUDGET_S, f"the browser test took {elapsed:.1f} s"
+
+
+NOTEBOOK_02 = REPO_ROOT / "notebooks" / "02_dashboard.ipynb"
+
+
+@pytest.mark.parametrize("drive_from_code", [True, False], ids=["driven-from-code", "clicked"])
+def test_after_run_all_of_notebook_02_its_dashboard_is_live_and_answers_a_click(
+    page: Page, jupyter_server: JupyterServer, tmp_path: Path, drive_from_code: bool
+) -> None:
+    # Notebook 02 as a newcomer runs it (Run All, its own defaults), on the fast profile to keep the test short.
+    notebook = nbformat.read(NOTEBOOK_02, as_version=4)
+    inject_parameters(notebook, {"profile": "fast", "duration": 120, "drive_from_code": drive_from_code})
+    path = tmp_path / "02_dashboard.ipynb"
+    nbformat.write(notebook, path)
+    open_and_run_notebook(page, jupyter_server, path, timeout=120)
+
+    # The dashboard of section 1 is still there after the last cell (nothing closed it), and still works.
+    dashboard = page.locator(".jp-OutputArea-output .akool-dashboard")
+    expect(dashboard).to_have_count(1)
+    expect(dashboard.locator(".akool-banner")).to_contain_text("simulated · profile fast · seed 0")
+    status = dashboard.locator(".akool-status")
+    if not drive_from_code:
+        create = dashboard.locator(".akool-create")
+        expect(create).to_be_enabled(timeout=15_000)
+        create.click()
+    expect(status).to_contain_text("live", timeout=30_000)
+    transcript = dashboard.locator(".akool-transcript-view")
+    answers_before = transcript.locator(".akool-line-avatar").count()
+    dashboard.locator(".akool-chat-input textarea").fill("Still here after Run All?")
+    send = dashboard.locator(".akool-send")
+    expect(send).to_be_enabled(timeout=10_000)
+    send.click()
+    # The message is in the transcript, and a new answer (a retelling, or an answer if the notebook left "ask" on).
+    expect(transcript.locator(".akool-line-you").last).to_contain_text("Still here after Run All?", timeout=15_000)
+    expect(transcript.locator(".akool-line-avatar")).to_have_count(answers_before + 1, timeout=15_000)
+    wait_for_text(transcript.locator(".akool-line-avatar").last, "ttfr", timeout=15)
+
+    # The panels of section 2 are live too: their own chat answers a click.
+    panels_chat = page.locator(".jp-OutputArea-output .akool-chat-panel").last
+    expect(panels_chat.locator(".akool-send")).to_be_enabled(timeout=10_000)
+    panels_chat.locator("textarea").fill("And the panels on their own?")
+    panels_chat.locator(".akool-send").click()
+    expect(panels_chat.locator(".akool-line-avatar").last).to_contain_text(
+        "And the panels on their own?", timeout=15_000
+    )
+
+    # Tall enough for the whole dashboard, scrolled to its top, as a person would look at it after Run All.
+    page.set_viewport_size({"width": 1280, "height": 2000})
+    dashboard.evaluate("(el) => el.scrollIntoView({block: 'start'})")
+    shot = screenshot(page, f"notebook_02_after_run_all_{'driven' if drive_from_code else 'clicked'}")
+    assert shot.stat().st_size > 20_000, "the screenshot should show the rendered dashboard"

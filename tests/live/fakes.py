@@ -69,6 +69,7 @@ class FakeTransport(Transport):
         responder: Callable[[dict[str, Any], dict[str, Any]], list[tuple[float, dict[str, Any]]]] | None = echo_avatar,
         budget: ProviderBudget = WEBSOCKET,
         on_join: list[tuple[float, dict[str, Any]]] | None = None,
+        push: bool = False,
     ) -> None:
         self.budget = budget
         self.clock = "kernel"
@@ -80,6 +81,8 @@ class FakeTransport(Transport):
         self.reason: str | None = None
         self.fail_connect: Exception | None = None
         self.on_join = on_join or []  # frames the avatar sends right after the join (a greeting)
+        self.push = push  # hand frames to the stream's receiver (like the WebSocket transport) instead of frames()
+        self._receiver: Callable[[Frame], None] | None = None
 
     async def connect(self, timeout: float) -> None:
         if self.fail_connect is not None:
@@ -104,10 +107,19 @@ class FakeTransport(Transport):
                 loop.call_later(delay, self.inject, frame)
         return t
 
+    def set_receiver(self, receiver: Callable[[Frame], None] | None) -> bool:
+        if not self.push:
+            return False
+        self._receiver = receiver
+        return True
+
     def inject(self, frame: dict[str, Any] | bytes) -> None:
         """Deliver a frame to the stream now (call on the I/O loop)."""
         assert self._queue is not None
         data = frame if isinstance(frame, bytes) else json.dumps(frame).encode()
+        if self._receiver is not None:
+            self._receiver(Frame(data, time.perf_counter_ns(), "kernel"))
+            return
         self._queue.put_nowait(Frame(data, time.perf_counter_ns(), "kernel"))
 
     def drop(self, reason: str = "dropped by the test") -> None:

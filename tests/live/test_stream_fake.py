@@ -345,6 +345,27 @@ def test_frames_not_understood_are_recorded_as_ignored_and_the_stream_goes_on() 
     assert [type(e).__name__ for e in errors] == ["ProtocolError"]  # the undecodable bytes, reported, not fatal
 
 
+def test_a_bug_while_handling_a_pushed_frame_fails_the_stream_and_is_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from akool_lab.errors import StreamError
+
+    live = open_live(FakeTransport(push=True), mode=1)
+    assert live.say("Pushed frames work.").text == "Pushed frames work."
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in the conversation")
+
+    monkeypatch.setattr(live.avatar_stream._conv, "feed", broken)
+    with pytest.raises(StreamError, match="a bug in the conversation"):
+        live.say("This reply cannot be handled.", timeout=5)
+    live.wait_closed(5)
+    assert [(e.data["where"], e.data["type"]) for e in live.recorder.filter(EventKind.ERROR)] == [
+        ("receive", "RuntimeError")
+    ]
+    live.close()
+
+
 def test_async_generator_llm_is_supported() -> None:
     async def llm(text: str) -> Any:
         for piece in ["Async ", "answer."]:

@@ -100,6 +100,14 @@ def test_summary_table_groups_by_any_field_or_callable_and_leaves_out_warmup() -
     assert [(r["n"], r["p50"]) for r in everything.rows] == [(3, 200.0)]
 
 
+def test_length_buckets_are_listed_in_numeric_order_not_text_order() -> None:
+    records = [{"text_chars": n, "ttfr_ms": 100.0} for n in (600, 90, 5, 30, 250)]
+
+    table = summary_table(records, metrics=("ttfr_ms",), by=length_bucket())
+
+    assert [r["text_length"] for r in table.rows] == ["0-19", "20-79", "80-199", "200-499", "500+"]
+
+
 def test_summary_table_renders_as_text_csv_and_html() -> None:
     table = summary_table(message_timings(one_session()), metrics=("ttfr_ms", "reply_ms"))
     assert "ttfr_ms" in str(table) and "p50" in str(table)

@@ -354,6 +354,16 @@ def test_in_mode_1_the_echo_of_what_the_user_said_stays_the_answer_to_it() -> No
     assert s.replies()[None].text == "hello avatar" and s.replies()["m1"].text == "hello avatar and more"
 
 
+def test_in_mode_1_the_echo_of_speech_heard_before_the_message_arrived_answers_the_speech() -> None:
+    conv = Conversation()
+    send(conv, "m1", "Two.", 0, echo=True)
+    s = Script(conv)
+    s.feed(5, chat("u2", "and the weather", 0, True, sender="user"))  # transcribed before the message was read
+    s.feed(30, chat("a2", "and the weather", 0, True), ev("audio_start"), ev("audio_end"))
+    s.feed(60, chat("r1", "Two.", 0, True), ev("audio_start"), ev("audio_end"))
+    assert s.replies()[None].text == "and the weather" and s.replies()["m1"].text == "Two."
+
+
 def test_user_speech_after_a_message_is_answered_after_it() -> None:
     conv = Conversation()
     send(conv, "m1", "Tell me a joke", 0)

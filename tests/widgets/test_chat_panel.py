@@ -10,8 +10,9 @@ import pytest
 from akool_lab import sim
 from akool_lab.api import AkoolClient
 from akool_lab.events import EventKind
-from akool_lab.live import LiveSession
+from akool_lab.live import LiveSession, Reply, ReplyTimings, TranscriptEntry
 from akool_lab.widgets import ChatPanel
+from akool_lab.widgets._chat_panel import _render_entries
 from tests.widgets.conftest import AVATAR, wait_until
 
 
@@ -80,17 +81,42 @@ def test_speech_the_avatar_heard_appears_as_heard(chat: ChatPanel, live: LiveSes
     assert "heard" in chat.transcript.value
 
 
-def test_ctrl_enter_in_the_text_box_sends_like_the_button(
+def test_ctrl_enter_sends_the_text_the_box_showed_even_when_the_kernel_copy_lags_behind(
     chat: ChatPanel, server: sim.SimServer, live: LiveSession
 ) -> None:
-    chat.text.value = "Sent with the keyboard."
+    # Typing fast, the kernel's copy of the box can miss the last keystrokes (ipywidgets sends one update at a
+    # time); the browser-side helper sends what the box showed with the key press, and that is what is sent.
+    chat.text.value = "This message is long and keeps going until its ending"
 
-    # What the browser-side helper sends when Ctrl+Enter is pressed in the chat box.
-    chat.shortcut._handle_custom_msg({"type": "submit"}, [])
+    chat.shortcut._handle_custom_msg(
+        {"type": "submit", "text": "This message is long and keeps going until its ending here."}, []
+    )
 
     wait_until(lambda: server.truth(live.session_id or "")["messages"], what="the message to arrive")
     (message,) = server.truth(live.session_id or "")["messages"].values()
-    assert message["text"] == "Sent with the keyboard."
+    assert message["text"] == "This message is long and keeps going until its ending here."
+    assert chat.text.value == "", "the box is emptied once sent"
+
+
+def test_ctrl_enter_without_a_session_keeps_the_text_in_the_box(client: AkoolClient) -> None:
+    panel = ChatPanel()
+    try:
+        assert not panel.shortcut.enabled, "the browser leaves the box alone while nothing can be sent"
+
+        panel.shortcut._handle_custom_msg({"type": "submit", "text": "Typed before connecting."}, [])
+
+        assert "not connected" in panel.errors.text
+        assert panel.text.value == "Typed before connecting.", "nothing typed is lost"
+    finally:
+        panel.close()
+
+
+def test_the_shortcut_is_enabled_exactly_while_a_session_is_connected(chat: ChatPanel, live: LiveSession) -> None:
+    assert chat.shortcut.enabled
+
+    live.close()
+
+    wait_until(lambda: not chat.shortcut.enabled, what="the shortcut to be disabled")
 
 
 def test_interrupt_sends_an_interrupt_and_shows_its_ack(chat: ChatPanel, live: LiveSession) -> None:
@@ -103,6 +129,39 @@ def test_interrupt_sends_an_interrupt_and_shows_its_ack(chat: ChatPanel, live: L
     wait_until(lambda: "interrupted: ack 1000" in chat.errors.text, what="the interrupt's ack")
     sent = [e.data["cmd"] for e in live.recorder.filter(EventKind.COMMAND_SENT, session_id=live.session_id)]
     assert "interrupt" in sent
+    wait_until(lambda: "interrupted after" in chat.transcript.value, what="the interrupted reply in the transcript")
+    assert 'class="akool-unspoken"' in chat.transcript.value, "what was not spoken is marked so"
+
+
+def reply_line(text: str, *, interrupted: bool, speak_ms: float | None) -> str:
+    """The transcript HTML of one avatar line with the given reply."""
+    timings = ReplyTimings("kernel", 1, 0.0, 400.0, 650.0, 900.0, speak_ms)
+    reply = Reply("m1", "r1", text, text, "say", timings, complete=not interrupted, interrupted=interrupted)
+    return _render_entries([TranscriptEntry("avatar", text, "m1", 0.0, done=True, reply=reply)])
+
+
+def test_an_interrupted_reply_shows_what_was_spoken_and_strikes_through_the_rest() -> None:
+    speech = " ".join(f"word{i}" for i in range(40))
+
+    html = reply_line(speech, interrupted=True, speak_ms=2000.0)  # 2 s at 150 words a minute: 5 words
+
+    spoken, unspoken = html.split('<span class="akool-unspoken"', 1)
+    assert "word0 word1 word2 word3 word4" in spoken and "word5" not in spoken
+    assert "word5" in unspoken and "word39" in unspoken and "line-through" in unspoken
+    assert "interrupted after 2.0 s of speech; about 5 of 40 words spoken" in html
+
+
+def test_a_reply_interrupted_before_it_spoke_is_marked_as_not_spoken_at_all() -> None:
+    html = reply_line("Never said aloud.", interrupted=True, speak_ms=None)
+
+    assert "none of this was spoken" in html
+    assert html.index('class="akool-unspoken"') < html.index("Never said aloud.")
+
+
+def test_a_complete_reply_is_shown_as_spoken() -> None:
+    html = reply_line("All of it was said.", interrupted=False, speak_ms=1500.0)
+
+    assert "akool-unspoken" not in html and "All of it was said." in html
 
 
 def test_an_empty_message_is_refused_in_the_panel_and_nothing_is_sent(chat: ChatPanel, live: LiveSession) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import ipywidgets as widgets
@@ -14,6 +15,7 @@ import pytest
 import akool_lab
 from akool_lab.api import AkoolClient
 from akool_lab.widgets import Dashboard
+from akool_lab.widgets._common import describe_target
 from tests.widgets.conftest import wait_until
 
 
@@ -145,3 +147,43 @@ def test_import_akool_lab_does_not_import_ipywidgets_and_the_widgets_never_impor
         "assert not [m for m in sys.modules if m.startswith('akool_lab.sim')], 'the simulator was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def wait_until_loaded(dashboard: Dashboard) -> None:
+    """Wait for the lists the panels load in the background (so that closing does not cut a request short)."""
+    wait_until(lambda: not dashboard.session_panel.avatar.disabled, what="the avatar list")
+    wait_until(lambda: len(dashboard.params.language.options) > 1, what="the language list")
+
+
+def test_the_banner_says_what_the_numbers_are() -> None:
+    simulated = SimpleNamespace(kind="sim", profile="realistic", seed=0, close=lambda: None)
+    real = SimpleNamespace(kind="real", profile=None, seed=None, close=lambda: None)
+    server = akool_lab.sim.start(profile="fast")
+    try:
+        for target, label in ((simulated, "simulated · profile realistic · seed 0"), (real, "AKool")):
+            with AkoolClient(server.api_key, base_url=server.base_url) as client:
+                dashboard = Dashboard(client, target=target)
+                try:
+                    wait_until_loaded(dashboard)
+                    assert dashboard.label == label
+                    assert label in dashboard.children[0].value, "the banner above the panels"
+                    assert label in dashboard.session_panel.children[0].value, "and beside the session's title"
+                finally:
+                    dashboard.close()
+    finally:
+        server.stop()
+
+
+def test_lab_says_its_dashboard_runs_on_the_realistic_profile_by_default() -> None:
+    dashboard = akool_lab.lab()
+    try:
+        wait_until_loaded(dashboard)
+        assert "simulated · profile realistic · seed 0" in dashboard.children[0].value
+    finally:
+        dashboard.close()
+
+
+def test_describe_target_reads_a_target_or_a_saved_runs_mapping() -> None:
+    assert describe_target({"kind": "sim", "profile": "fast", "seed": 3}) == "simulated · profile fast · seed 3"
+    assert describe_target(SimpleNamespace(kind="real")) == "AKool"
+    assert describe_target(None) == ""

@@ -8,6 +8,7 @@ from akool_lab.api import AkoolClient
 from akool_lab.events import EventKind, Recorder
 from akool_lab.metrics import percentile
 from akool_lab.widgets import LatencyMonitor
+from akool_lab.widgets._latency_monitor import _figure, _table
 from tests.widgets.conftest import AVATAR, wait_until
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -37,6 +38,7 @@ def test_the_plot_and_table_show_the_timings_of_the_replies(client: AkoolClient)
         table = monitor.table.value
         assert "<th>ttfr_ms</th><td>5</td>" in table
         assert f"<td>{percentile(ordered, 50):.1f}</td>" in table and f"<td>{ordered[-1]:.1f}</td>" in table
+        assert table_cells(monitor.values["ttfr_ms"])[2:4] == ["–", "–"], "no p90 nor p99 from 5 messages"
         assert bytes(monitor.image.value).startswith(PNG_MAGIC)
     finally:
         monitor.close()
@@ -71,3 +73,39 @@ def test_recording_never_waits_for_a_redraw() -> None:
         assert per_event_ms < 1.0, "the listener only marks the figure dirty; drawing happens elsewhere"
     finally:
         monitor.close()
+
+
+def table_cells(values: list[float]) -> list[str]:
+    """The ttfr row of the percentile table for ``values``: n, p50, p90, p99, max as shown."""
+    row = _table({"ttfr_ms": values, "ttfa_ms": []}).split("<th>ttfr_ms</th>")[1].split("</tr>")[0]
+    return [cell.split(">", 1)[1] for cell in row.split("</td>") if cell]
+
+
+def test_a_percentile_is_shown_only_from_a_sample_that_supports_it() -> None:
+    few = [float(v) for v in range(1, 6)]  # 5 values: p50 only
+    some = [float(v) for v in range(1, 11)]  # 10: p50 and p90
+    many = [float(v) for v in range(1, 101)]  # 100: all three
+
+    assert table_cells(few) == ["5", "3.0", "–", "–", "5.0"]
+    assert table_cells(some) == ["10", "5.5", f"{percentile(some, 90):.1f}", "–", "10.0"]
+    assert table_cells(many)[3] == f"{percentile(many, 99):.1f}"
+    assert 'title="p99 needs at least 100 values"' in _table({"ttfr_ms": some, "ttfa_ms": []})
+
+
+def test_the_histogram_counts_messages_in_whole_numbers() -> None:
+    figure = _figure({"ttfr_ms": [410.0, 432.0, 388.0], "ttfa_ms": [650.0, 702.0, 671.0]})
+    figure.canvas.draw()
+    histogram = figure.axes[1]
+
+    ticks = [t for t in histogram.get_yticks() if histogram.get_ylim()[0] <= t <= histogram.get_ylim()[1]]
+    assert len(ticks) >= 2 and all(t == int(t) for t in ticks), f"fractional counts on the axis: {ticks}"
+
+
+def test_the_recent_messages_axis_numbers_whole_messages_even_for_one() -> None:
+    figure = _figure({"ttfr_ms": [410.0], "ttfa_ms": [650.0]})
+    figure.canvas.draw()
+    recent = figure.axes[0]
+
+    low, high = recent.get_xlim()
+    ticks = [t for t in recent.get_xticks() if low <= t <= high]
+    assert ticks == [1.0], f"one message, one tick at 1: {ticks}"
