@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from akool_lab import sim
+from akool_lab.api import AkoolClient
 from akool_lab.errors import StreamError
 from akool_lab.live import AvatarStream, LiveSession, io_loop
 from akool_lab.transport import BrowserTransport, Transport, WebSocketTransport, _browser
@@ -62,3 +64,24 @@ def test_without_the_ability_a_blocking_call_on_the_kernel_thread_goes_ahead(mon
         assert live.say("hello", timeout=5.0).text
     finally:
         live.close()
+
+
+class _DeclinesPush(WebSocketTransport):
+    pushes_frames = False
+
+
+def test_a_websocket_transport_declared_without_push_delivers_every_frame_through_frames() -> None:
+    with sim.start(profile="fast", seed=3) as server, AkoolClient(server.api_key, base_url=server.base_url) as client:
+        session = client.sessions.create("dvp_Tristan_cloth2_1080P", duration=60, mode_type=1)
+        client.sessions.wait_until_live(session.id, timeout=10)
+        assert session.credentials is not None and session.credentials.ws_url
+        loop = io_loop()
+        for transport_class, pushes in ((WebSocketTransport, True), (_DeclinesPush, False)):
+            transport = transport_class(session.credentials.ws_url)
+            loop.run(transport.connect(5.0), 10, "connect")
+            try:
+                assert transport.set_receiver(lambda frame: None) is pushes
+                transport.set_receiver(None)
+            finally:
+                loop.run(transport.close(), 10, "close")
+        client.sessions.close(session.id)
