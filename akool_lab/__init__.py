@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
 
 #: subpackages reachable as attributes (``akool_lab.metrics.run_experiment``) without an explicit import
 _SUBMODULES = frozenset(
-    {"api", "protocol", "transport", "live", "metrics", "widgets", "sim", "target", "errors", "events"}
+    {"api", "protocol", "transport", "live", "metrics", "widgets", "sim", "target", "errors", "events", "types"}
 )
 
 

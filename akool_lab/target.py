@@ -1,7 +1,8 @@
 """Where sessions run: the real AKool service, or the embedded simulator when no key is configured.
 
-This module sits at the top, beside ``cli``: it ties the REST client, live sessions and the simulator together,
-which no layer may do on its own (a layer never imports the simulator).
+This module sits below the live layer and above metrics, widgets and the command line (``docs/architecture.md``):
+it ties the REST client, live sessions and the simulator together, which no layer below it may do (none of them
+imports the simulator).
 
 >>> import akool_lab
 >>> with akool_lab.start() as live:            # doctest: +SKIP

@@ -27,6 +27,7 @@ MODULES = (
     "akool_lab.errors",
     "akool_lab.events",
     "akool_lab.redaction",
+    "akool_lab.types",
 )
 
 

@@ -79,9 +79,9 @@ class AsyncAkoolClient(
         :class:`~akool_lab.live.AvatarStream` to ``await say(...)``, ``ask``, ``set_params``, ``interrupt``...
 
         See :meth:`AkoolClient.connect` for the arguments. Use it as ``async with await client.connect(s) as live``.
+        A thin call to :func:`akool_lab.live.connect_async`, imported on use (:meth:`AkoolClient.connect` says why).
         """
-        # The live layer sits below this one; imported on use so REST-only code never loads it.
-        from akool_lab.live._connect import connect_async
+        from akool_lab.live import connect_async
 
         return await connect_async(
             self,

@@ -80,10 +80,15 @@ class AkoolClient(ClientCore[httpx.Client, httpx.BaseTransport, Callable[[float]
         The transport is picked from the credentials (the simulator's WebSocket, or LiveKit) unless given (the
         stage widget's browser transport for Agora/TRTC). ``mode`` is the avatar's mode if known (1 or 2). With
         ``close_session`` (default) closing the live session also closes the AKool session.
+
+        This is a thin call to :func:`akool_lab.live.connect_sync`, which does the work: the live layer sits below
+        the REST layer and needs nothing of it but ``sessions.get``/``sessions.close`` (it never imports
+        ``akool_lab.api``), so this call-time import is the one way down and no import cycle exists. It is made
+        here, on use, rather than by the live layer registering itself, so that ``client.connect()`` works whether
+        or not ``akool_lab.live`` was imported, and REST-only code never loads the live layer (nor websockets).
+        ``tests/test_architecture.py`` allows exactly this call-time import and no other.
         """
-        # The live layer sits below this one; it is imported here, on use, so that the REST client never
-        # loads it (nor websockets) when only REST is used.
-        from akool_lab.live._connect import connect_sync
+        from akool_lab.live import connect_sync
 
         return connect_sync(
             self,

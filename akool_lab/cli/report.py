@@ -27,9 +27,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``report`` command; returns the exit code (0 ok, 2 when a run cannot be read)."""
-    from akool_lab.metrics._compare import compare_records
-    from akool_lab.metrics._report import write_comparison
-    from akool_lab.metrics._result import ExperimentResult, measured_metrics
+    from akool_lab.metrics import ExperimentResult, compare_records, measured_metrics, write_comparison
 
     try:
         first = ExperimentResult.load(args.run)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from akool_lab.cli._args import PROFILES, TARGETS, positive_int
-from akool_lab.metrics._plan import UNTIL
+from akool_lab.metrics import UNTIL
 
 __all__ = ["add_parser", "read_prompts", "run"]
 

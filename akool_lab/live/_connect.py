@@ -1,10 +1,16 @@
-"""Open a live stream for a session created with the REST client (``client.connect``)."""
+"""Open a live stream for a session created with the REST client (what ``client.connect`` runs).
+
+The live layer sits below the REST layer and never imports it: a client is anything with a ``recorder`` and
+``sessions.get``/``sessions.close`` (:class:`SessionClient`, :class:`AsyncSessionClient`), which
+``akool_lab.api.AkoolClient`` and ``AsyncAkoolClient`` are. Their ``connect`` methods are thin calls to
+:func:`connect_sync` and :func:`connect_async` here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from akool_lab.errors import ValidationError
 from akool_lab.live._loop import io_loop
@@ -13,12 +19,46 @@ from akool_lab.live._stream import AvatarStream
 from akool_lab.transport import Transport, select_transport
 
 if TYPE_CHECKING:
-    from akool_lab.api import AkoolClient, AsyncAkoolClient, Session
     from akool_lab.events import Recorder
+    from akool_lab.types import Session
 
-__all__ = ["connect_async", "connect_sync"]
+__all__ = ["AsyncSessionClient", "SessionClient", "connect_async", "connect_sync"]
 
 T = TypeVar("T")
+
+
+class _Sessions(Protocol):
+    def get(self, id: str, /) -> Session: ...
+    def close(self, id: str, /) -> None: ...
+
+
+class _AsyncSessions(Protocol):
+    def get(self, id: str, /) -> Coroutine[Any, Any, Session]: ...
+    def close(self, id: str, /) -> Coroutine[Any, Any, None]: ...
+
+
+class SessionClient(Protocol):
+    """What :func:`connect_sync` needs of a blocking REST client (``akool_lab.api.AkoolClient`` is one)."""
+
+    @property
+    def recorder(self) -> Recorder:
+        """Where the stream records its events."""
+
+    @property
+    def sessions(self) -> _Sessions:
+        """``get(id)`` to re-join after a drop, ``close(id)`` to close the session with the stream."""
+
+
+class AsyncSessionClient(Protocol):
+    """What :func:`connect_async` needs of an awaiting REST client (``akool_lab.api.AsyncAkoolClient`` is one)."""
+
+    @property
+    def recorder(self) -> Recorder:
+        """Where the stream records its events."""
+
+    @property
+    def sessions(self) -> _AsyncSessions:
+        """``get(id)`` to re-join after a drop, ``close(id)`` to close the session with the stream."""
 
 
 def _open(
@@ -58,7 +98,7 @@ def _open(
 
 
 async def connect_async(
-    client: AsyncAkoolClient,
+    client: AsyncSessionClient,
     session: Session | str,
     *,
     transport: Transport | None = None,
@@ -97,7 +137,7 @@ async def connect_async(
 
 
 def connect_sync(
-    client: AkoolClient,
+    client: SessionClient,
     session: Session | str,
     *,
     transport: Transport | None = None,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from akool_lab.errors import ValidationError
-from akool_lab.live._types import Reply
+from akool_lab.types import Reply
 
 __all__ = ["ChatTurn", "SentenceSplitter", "llm_pieces"]
 

@@ -15,7 +15,8 @@ from akool_lab.events import Recorder
 from akool_lab.live._llm import ChatTurn
 from akool_lab.live._loop import IOLoop, io_loop
 from akool_lab.live._stream import AvatarStream
-from akool_lab.live._types import Ack, Reply, TranscriptEntry
+from akool_lab.transport import ensure_blocking_call_allowed
+from akool_lab.types import Ack, Reply, TranscriptEntry, default_reply_timeout
 
 __all__ = ["LiveSession"]
 
@@ -42,13 +43,20 @@ class LiveSession:
         self._io = loop or io_loop()
         self._on_close = on_close
 
-    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str, *, early: bool = False) -> T:
+    def _run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None,
+        what: str,
+        *,
+        early: bool = False,
+        closing: bool = False,
+    ) -> T:
         transport = self._stream.transport
-        if getattr(transport, "requires_idle_kernel", False) and what not in ("close()", "closing stream()"):
+        if transport.requires_idle_kernel and not closing:
             # The stage's browser transport: its replies reach Python only while the kernel is idle, so a blocking
             # call on the kernel's main thread would wait for messages queued behind itself. Say so instead.
-            from akool_lab.transport._browser import ensure_blocking_call_allowed
-
+            # Closing waits for nothing from the far end: it is always allowed.
             try:
                 ensure_blocking_call_allowed(transport, what)
             except BaseException:
@@ -100,13 +108,13 @@ class LiveSession:
 
     def say(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> Reply:
         """Have the avatar speak ``text`` verbatim (mode 1); see :meth:`AvatarStream.say`."""
-        budget = timeout if timeout is not None else 30.0 + 0.5 * len(str(text).split())
+        budget = timeout if timeout is not None else default_reply_timeout(text)
         # early: the reply reaches this thread as soon as it is complete (AvatarStream._converse hands it over).
         return self._run(self._stream.say(text, timeout=budget, until=until), budget, "say()", early=True)
 
     def ask(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> Reply:
         """Ask the avatar a question (mode 2); see :meth:`AvatarStream.ask`."""
-        budget = timeout if timeout is not None else 30.0 + 0.5 * len(str(text).split())
+        budget = timeout if timeout is not None else default_reply_timeout(text)
         return self._run(self._stream.ask(text, timeout=budget, until=until), budget, "ask()", early=True)
 
     def stream(self, text: str, *, intent: str = "ask", timeout: float = 60.0) -> Iterator[str]:
@@ -128,7 +136,7 @@ class LiveSession:
                     return
                 yield piece
         finally:
-            self._run(agen.aclose(), 5.0, "closing stream()")
+            self._run(agen.aclose(), 5.0, "closing stream()", closing=True)
 
     def set_params(
         self,
@@ -178,7 +186,7 @@ class LiveSession:
     def close(self, timeout: float = 30.0) -> None:
         """Close the data channel and the AKool session (idempotent)."""
         try:
-            self._run(self._stream.close(), timeout, "close()")
+            self._run(self._stream.close(), timeout, "close()", closing=True)
         finally:
             if self._on_close is not None:
                 on_close, self._on_close = self._on_close, None

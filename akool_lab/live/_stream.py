@@ -35,8 +35,8 @@ from akool_lab.errors import (
 from akool_lab.events import EventKind, Recorder
 from akool_lab.live._llm import ChatTurn, SentenceSplitter, llm_pieces, now_ns
 from akool_lab.live._loop import HANDOFF, IOLoop, io_loop
-from akool_lab.live._types import Ack, Reply, TranscriptEntry, derive_timings
 from akool_lab.transport import Frame, Transport
+from akool_lab.types import Ack, Reply, TranscriptEntry, default_reply_timeout, derive_timings
 
 __all__ = ["EVENTS", "AvatarStream"]
 
@@ -504,8 +504,7 @@ class AvatarStream:
         chunks = proto.encode_chat(text, mid=mid, budget=self._transport.budget)  # validates the text first
         self._check_usable()
         if timeout is None:
-            # Generous by default: speech takes time (about 0.5 s per word at the slowest speed).
-            timeout = 30.0 + 0.5 * len(text.split())
+            timeout = default_reply_timeout(text)
         wanted_mode = 2 if intent == "ask" else 1
         handoff = HANDOFF.get()
         if handoff is not None:

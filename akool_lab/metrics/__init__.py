@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "DEFAULT_PROMPTS": "_runner",
     "write_report": "_report",
     "load_run": "_result",
+    "measured_metrics": "_result",
     "write_comparison": "_report",
     "UNTIL": "_plan",
     "plan_session": "_plan",
@@ -78,6 +79,7 @@ __all__ = [
     "http_timings",
     "length_bucket",
     "load_run",
+    "measured_metrics",
     "message_timings",
     "percentile",
     "plan_session",
@@ -122,7 +124,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         session_timings,
     )
     from akool_lab.metrics._report import write_comparison, write_report
-    from akool_lab.metrics._result import ExperimentResult, load_run
+    from akool_lab.metrics._result import ExperimentResult, load_run, measured_metrics
     from akool_lab.metrics._runner import DEFAULT_PROMPTS, Progress, run_experiment
     from akool_lab.metrics._stats import (
         DEFAULT_METRICS,

@@ -5,7 +5,7 @@ difference of two timestamps on ONE clock: a stream timed by a browser page (``"
 measured against the kernel's HTTP or lifecycle events. When the two ends of a duration are on different clocks,
 the duration is ``None`` (unknown), never a wrong number.
 
-Message timings reuse :func:`akool_lab.live._types.derive_timings`, the one definition shared with the live
+Message timings reuse :func:`akool_lab.types.derive_timings`, the one definition shared with the live
 :class:`~akool_lab.live.Reply`, so a recorded run and the replies a notebook saw always agree.
 """
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from akool_lab.events import Event, EventKind, Recorder
-from akool_lab.live._types import derive_timings
+from akool_lab.types import ReplyTimings, derive_timings
 
 __all__ = [
     "EXPERIMENT_MESSAGE",
@@ -274,6 +274,31 @@ def _params_at(timeline: list[tuple[int, dict[str, Any]]], pos: int) -> dict[str
 # ---------------------------------------------------------------------------------------------------- messages
 
 
+#: The timings a :class:`MessageRecord` carries, as :class:`ReplyTimings` defines them (its clock is the record's own,
+#: None for a message never sent): one list, so a new timing reaches the records without a second edit.
+_TIMING_FIELDS = tuple(f.name for f in fields(ReplyTimings) if f.name != "clock")
+#: The timings of a message that failed before any chunk was sent: no chunk, every duration unknown.
+_NOTHING_SENT = derive_timings(
+    clock="none", sent_ns=(), recv_ns=(), final_ns=None, audio_start_ns=None, audio_end_ns=None
+)
+
+
+def _message_record(
+    session_id: str | None, intent: Any, params: dict[str, Any], timings: ReplyTimings, **outcome: Any
+) -> MessageRecord:
+    """The record of one message: what was sent and in which settings, its ``timings``, and its ``outcome``."""
+    return MessageRecord(
+        session_id=session_id,
+        intent=intent,
+        mode=_MODE_OF_INTENT.get(str(intent)),
+        voice=params.get("vid"),
+        lang=params.get("lang"),
+        params=params,
+        **{name: getattr(timings, name) for name in _TIMING_FIELDS},
+        **outcome,
+    )
+
+
 def message_timings(source: Events) -> list[MessageRecord]:
     """One :class:`MessageRecord` per message sent (per ``mid`` of ``chat.sent``), in send order.
 
@@ -338,74 +363,45 @@ def message_timings(source: Events) -> list[MessageRecord]:
         )
         mark = marks.get(mid)
         pos = first_pos[mid]
-        params = _params_at(params_timeline.get(first.session_id, []), pos)
-        intent = first.data.get("intent")
-        records.append(
-            (
-                pos,
-                MessageRecord(
-                    session_id=first.session_id,
-                    mid=mid,
-                    intent=intent,
-                    mode=_MODE_OF_INTENT.get(str(intent)),
-                    voice=params.get("vid"),
-                    lang=params.get("lang"),
-                    text_chars=sum(int(e.data.get("text_chars") or 0) for e in chunks),
-                    bytes=sum(int(e.data.get("bytes") or 0) for e in chunks),
-                    cold=index_in_session[mid] == 0,
-                    warmup=bool(mark.data.get("warmup")) if mark else False,
-                    index=index_in_session[mid],
-                    complete=complete,
-                    interrupted=interrupted,
-                    reason=done.data.get("reason") if done is not None else ("no reply" if not bot else None),
-                    error=mark.data.get("error") if mark else None,
-                    clock=clock,
-                    first_sent_ns=first.t_ns,
-                    chunks=timings.chunks,
-                    send_span_ms=timings.send_span_ms,
-                    ttfr_ms=timings.ttfr_ms,
-                    ttfa_ms=timings.ttfa_ms,
-                    reply_ms=timings.reply_ms,
-                    speak_ms=timings.speak_ms,
-                    gaps_ms=timings.gaps_ms,
-                    params=params,
-                ),
-            )
+        record = _message_record(
+            first.session_id,
+            first.data.get("intent"),
+            _params_at(params_timeline.get(first.session_id, []), pos),
+            timings,
+            mid=mid,
+            text_chars=sum(int(e.data.get("text_chars") or 0) for e in chunks),
+            bytes=sum(int(e.data.get("bytes") or 0) for e in chunks),
+            cold=index_in_session[mid] == 0,
+            warmup=bool(mark.data.get("warmup")) if mark else False,
+            index=index_in_session[mid],
+            complete=complete,
+            interrupted=interrupted,
+            reason=done.data.get("reason") if done is not None else ("no reply" if not bot else None),
+            error=mark.data.get("error") if mark else None,
+            clock=clock,
+            first_sent_ns=first.t_ns,
         )
+        records.append((pos, record))
     for pos, mark in unsent_failures:
-        params = _params_at(params_timeline.get(mark.session_id, []), pos)
-        intent = mark.data.get("intent")
-        records.append(
-            (
-                pos,
-                MessageRecord(
-                    session_id=mark.session_id,
-                    mid=None,
-                    intent=intent,
-                    mode=_MODE_OF_INTENT.get(str(intent)),
-                    voice=params.get("vid"),
-                    lang=params.get("lang"),
-                    text_chars=int(mark.data.get("text_chars") or 0),
-                    bytes=0,
-                    cold=False,
-                    warmup=bool(mark.data.get("warmup")),
-                    index=int(mark.data.get("index") or 0),
-                    complete=False,
-                    interrupted=False,
-                    reason="not sent",
-                    error=mark.data.get("error"),
-                    clock=None,
-                    first_sent_ns=None,
-                    chunks=0,
-                    send_span_ms=None,
-                    ttfr_ms=None,
-                    ttfa_ms=None,
-                    reply_ms=None,
-                    speak_ms=None,
-                    params=params,
-                ),
-            )
+        record = _message_record(
+            mark.session_id,
+            mark.data.get("intent"),
+            _params_at(params_timeline.get(mark.session_id, []), pos),
+            _NOTHING_SENT,
+            mid=None,
+            text_chars=int(mark.data.get("text_chars") or 0),
+            bytes=0,
+            cold=False,
+            warmup=bool(mark.data.get("warmup")),
+            index=int(mark.data.get("index") or 0),
+            complete=False,
+            interrupted=False,
+            reason="not sent",
+            error=mark.data.get("error"),
+            clock=None,
+            first_sent_ns=None,
         )
+        records.append((pos, record))
     records.sort(key=lambda item: item[0])
     return [record for _, record in records]
 

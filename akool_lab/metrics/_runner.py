@@ -33,6 +33,7 @@ from akool_lab.metrics._plan import UNTIL, SessionPlan, estimate_speech_s, plan_
 from akool_lab.metrics._records import EXPERIMENT_MESSAGE, EXPERIMENT_PARAMS, EXPERIMENT_SESSION
 from akool_lab.metrics._report import EventSink, default_run_dir, target_info, utc_now
 from akool_lab.metrics._result import ExperimentResult
+from akool_lab.types import default_reply_timeout
 
 if TYPE_CHECKING:
     from akool_lab.api import AkoolClient
@@ -602,7 +603,7 @@ def _message(
     run.steps.begin(session_id, 0.0 if until == "audio_start" else estimate_speech_s(text, speed))
     try:
         if until == "audio_start":
-            budget = settings["message_timeout"] or 30.0 + 0.5 * len(text.split())
+            budget = settings["message_timeout"] or default_reply_timeout(text)
             mid = _send_until_audio_start(live, text, intent, budget, run.recorder).mid
         else:
             send = live.ask if intent == "ask" else live.say

@@ -11,17 +11,14 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from akool_lab.sim._dialects import TRTC_DEMO_NAMES, Dialect
 from akool_lab.sim._faults import FaultPlan
 from akool_lab.sim._latency import Profile
 from akool_lab.sim._limits import Enforcement, enforcement_for
 
-if TYPE_CHECKING:  # pragma: no cover
-    from akool_lab.sim._stream import StreamConnection
-
-__all__ = ["CREDITS_PER_MINUTE", "AvatarUpload", "SessionRecord", "SimState", "percentiles"]
+__all__ = ["CREDITS_PER_MINUTE", "AvatarUpload", "Connection", "SessionRecord", "SimState", "percentiles"]
 
 #: The simulator's price: 1 credit per minute of session duration, charged at create, unused part refunded.
 CREDITS_PER_MINUTE = 1.0
@@ -45,6 +42,19 @@ def percentiles(values: list[float] | deque[float]) -> dict[str, float | int | N
         return round(data[min(len(data) - 1, int(q * len(data)))], 3)
 
     return {"n": len(data), "p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": round(data[-1], 3)}
+
+
+class Connection(Protocol):
+    """What the routes ask of a session's open data channel (``_stream.StreamConnection`` is the one there is).
+
+    Declared here so that the state does not import the stream module, which imports the state.
+    """
+
+    def end(self, reason: str) -> None:
+        """Close the channel, saying why (the session was closed, expired...)."""
+
+    def user_speech(self, text: str) -> str:
+        """Play ``text`` as if the user had said it to the avatar; returns the mid of the avatar's answer."""
 
 
 @dataclass(slots=True)
@@ -92,7 +102,7 @@ class SessionRecord:
     planned_queue_ms: float = 0.0
     closed_ns: int | None = None
     charged: float = 0.0
-    connection: StreamConnection | None = None
+    connection: Connection | None = None
     next_reply: int = 0
     next_user: int = 0
     greeted: bool = False

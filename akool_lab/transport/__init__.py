@@ -14,13 +14,29 @@ from typing import TYPE_CHECKING, Any
 from akool_lab.errors import ValidationError
 from akool_lab.protocol.limits import PROVIDERS, WEBSOCKET
 from akool_lab.transport._base import Frame, Transport
-from akool_lab.transport._browser import BrowserTransport
+from akool_lab.transport._browser import (
+    FAILURE_TEXT,
+    BrowserSendError,
+    BrowserTransport,
+    blocking_call_would_hang,
+    ensure_blocking_call_allowed,
+)
 
 if TYPE_CHECKING:
-    from akool_lab.api import Session
     from akool_lab.transport._websocket import WebSocketTransport
+    from akool_lab.types import Session
 
-__all__ = ["BrowserTransport", "Frame", "Transport", "WebSocketTransport", "select_transport"]
+__all__ = [
+    "FAILURE_TEXT",
+    "BrowserSendError",
+    "BrowserTransport",
+    "Frame",
+    "Transport",
+    "WebSocketTransport",
+    "blocking_call_would_hang",
+    "ensure_blocking_call_allowed",
+    "select_transport",
+]
 
 
 def select_transport(session: Session, transport: Transport | None = None) -> Transport:

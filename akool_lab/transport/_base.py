@@ -36,13 +36,30 @@ class Transport(abc.ABC):
     Attributes:
         budget: the provider's byte budget and pacing profile.
         clock: the clock of the timestamps this transport produces (sends and arrivals share it).
-        paces_itself: True when the far end (e.g. the browser stage) applies the provider's pacing itself,
-            so the caller must not pace again.
+
+    Abilities: what a transport does differently is declared here, as class attributes a subclass overrides, so
+    that the layers above read them instead of probing the object (``AvatarStream`` and ``LiveSession`` do):
+
+    - :attr:`paces_itself`: the far end applies the provider's pacing.
+    - :attr:`requires_idle_kernel`: received frames arrive only while the Jupyter kernel is idle.
+    - :attr:`pushes_frames`: :meth:`set_receiver` can hand frames over from the read callback.
     """
 
     budget: ProviderBudget
     clock: str
+
     paces_itself: bool = False
+    """True when the far end (e.g. the browser stage) applies the provider's pacing itself, so the caller must not
+    pace again."""
+
+    requires_idle_kernel: bool = False
+    """True when received frames reach Python only while the kernel is idle (the browser stage's widget messages):
+    a blocking call on the kernel's main thread would wait for replies queued behind itself, so the blocking facade
+    refuses it with a clear error (see ``ensure_blocking_call_allowed``)."""
+
+    pushes_frames: bool = False
+    """True when :meth:`set_receiver` can hand each frame over from the transport's own read callback (saving two
+    task wake-ups a frame); otherwise every frame comes through :meth:`frames`."""
 
     @abc.abstractmethod
     async def connect(self, timeout: float) -> None:
@@ -63,8 +80,8 @@ class Transport(abc.ABC):
         """Ask for each received frame to be handed to ``receiver(frame)`` as soon as it arrives (on the I/O thread,
         from the transport's own read callback) instead of through :meth:`frames`; ``None`` stops it.
 
-        Returns whether the transport does so (the default: it does not, and every frame comes through
-        :meth:`frames`). Either way :meth:`frames` must still be iterated: it ends when the channel closes, and
+        Returns whether the transport does so (never when :attr:`pushes_frames` is False, the default: then every
+        frame comes through :meth:`frames`). Either way :meth:`frames` must still be iterated: it ends when the channel closes, and
         yields any frame the transport could not push. ``receiver`` must not raise.
         """
         return False

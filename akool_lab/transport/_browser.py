@@ -319,21 +319,17 @@ def _in_ipykernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def blocking_call_would_hang(transport: object) -> bool:
+def blocking_call_would_hang(transport: Transport) -> bool:
     """Whether a blocking call over ``transport`` on this thread would wait for messages that cannot arrive.
 
     True for a transport that ``requires_idle_kernel`` when called on the main thread of a Jupyter kernel: while
     that thread is blocked, the kernel reads no widget messages, so the browser's replies wait in line behind the
     very call that waits for them.
     """
-    return (
-        bool(getattr(transport, "requires_idle_kernel", False))
-        and threading.current_thread() is threading.main_thread()
-        and _in_ipykernel()
-    )
+    return transport.requires_idle_kernel and threading.current_thread() is threading.main_thread() and _in_ipykernel()
 
 
-def ensure_blocking_call_allowed(transport: object, what: str) -> None:
+def ensure_blocking_call_allowed(transport: Transport, what: str) -> None:
     """Raise ``StreamError`` (with what to do instead) when a blocking ``what`` over ``transport`` would hang."""
     if blocking_call_would_hang(transport):
         raise StreamError(

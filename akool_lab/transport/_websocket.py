@@ -94,6 +94,7 @@ class WebSocketTransport(Transport):
     """
 
     paces_itself = False
+    pushes_frames = True
 
     def __init__(self, url: str, *, budget: ProviderBudget = WEBSOCKET, token: str | None = None) -> None:
         if not isinstance(url, str) or urlsplit(url).scheme not in ("ws", "wss"):
@@ -158,9 +159,9 @@ class WebSocketTransport(Transport):
         """Hand each whole received message to ``receiver`` from the socket's read callback (see the base class).
 
         Messages split into several WebSocket frames still come through :meth:`frames`, and so does every message
-        when a subclass overrides :meth:`frames` (it expects to see them all).
+        when a subclass declares ``pushes_frames = False`` or overrides :meth:`frames` (it expects to see them all).
         """
-        if self._ws is None or type(self).frames is not WebSocketTransport.frames:
+        if self._ws is None or not self.pushes_frames or type(self).frames is not WebSocketTransport.frames:
             return False
         self._ws.receiver = receiver
         return True

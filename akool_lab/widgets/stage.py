@@ -54,7 +54,7 @@ from akool_lab.errors import ConnectionError, ValidationError
 from akool_lab.events import Event, Recorder
 from akool_lab.live import AvatarStream, LiveSession, io_loop
 from akool_lab.protocol.limits import PROVIDERS, ProviderBudget
-from akool_lab.transport._browser import FAILURE_TEXT, BrowserTransport
+from akool_lab.transport import FAILURE_TEXT, BrowserTransport
 
 if TYPE_CHECKING:
     from akool_lab.api import AkoolClient

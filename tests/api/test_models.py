@@ -13,7 +13,7 @@ from akool_lab.api import (
     SessionStatus,
     TrtcCredentials,
 )
-from akool_lab.api._models import parse_credentials
+from akool_lab.types import parse_credentials
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 
 from akool_lab import errors
 from akool_lab.api import AgoraCredentials, Credentials, LiveKitCredentials, Session, TrtcCredentials
-from akool_lab.api._models import parse_credentials
 from akool_lab.events import Recorder
+from akool_lab.types import parse_credentials
 from tests.conftest import CANARY_KEY
 
 from .conftest import Harness, fail, ok, session_json

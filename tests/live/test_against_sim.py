@@ -19,8 +19,7 @@ from akool_lab import sim
 from akool_lab.api import AkoolClient, AsyncAkoolClient
 from akool_lab.errors import ReplyIncompleteError, StreamClosedError, TimeoutError
 from akool_lab.events import EventKind
-from akool_lab.live import LiveSession
-from akool_lab.live._connect import connect_async, connect_sync
+from akool_lab.live import LiveSession, connect_async, connect_sync
 
 from .._wait import wait_until
 from .fakes import queued

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from akool_lab.events import Recorder
-from akool_lab.metrics import command_timings, http_timings, message_timings, session_timings
+from akool_lab.metrics import MessageRecord, command_timings, http_timings, message_timings, session_timings
+from akool_lab.types import ReplyTimings, default_reply_timeout
 
 from ._events import BROWSER, ev, one_session, one_session_events
 
@@ -67,6 +69,27 @@ def test_a_message_recorded_by_the_runner_as_failed_before_sending_is_kept_and_m
         "StreamClosedError: x",
     )
     assert record.ttfr_ms is None
+
+
+def test_a_message_record_carries_every_reply_timing_under_the_same_name() -> None:
+    # A timing added to ReplyTimings must reach the records (and the reports) without a second definition.
+    timing_names = {f.name for f in fields(ReplyTimings)}
+    assert timing_names <= {f.name for f in fields(MessageRecord)}
+    m1 = message_timings(one_session())[0]
+    assert m1.clock is not None
+    derived = {name: getattr(m1, name) for name in timing_names}
+    assert ReplyTimings(**derived).as_dict() == {**derived, "gaps_ms": [50.0]}
+
+
+def test_a_message_never_sent_has_no_chunk_and_every_duration_unknown() -> None:
+    (record,) = message_timings([ev("experiment.message", 10, mid=None, index=2, warmup=True, error="x")])
+    assert (record.chunks, record.gaps_ms, record.clock, record.index, record.warmup) == (0, (), None, 2, True)
+    assert [record.send_span_ms, record.ttfr_ms, record.ttfa_ms, record.reply_ms, record.speak_ms] == [None] * 5
+
+
+def test_the_default_reply_timeout_is_30_s_plus_half_a_second_a_word() -> None:
+    assert default_reply_timeout("") == 30.0
+    assert default_reply_timeout("one two three four") == 32.0
 
 
 def test_a_message_without_any_reply_is_incomplete() -> None:

@@ -20,7 +20,7 @@ from akool_lab.errors import ConnectionError, StreamClosedError, StreamError
 from akool_lab.events import EventKind
 from akool_lab.live import AvatarStream, IOLoop, LiveSession
 from akool_lab.protocol.limits import AGORA
-from akool_lab.transport import Frame, _browser
+from akool_lab.transport import Frame, WebSocketTransport, _browser
 from akool_lab.transport._browser import (
     BrowserSendError,
     BrowserTransport,
@@ -428,7 +428,7 @@ def test_a_blocking_call_from_another_thread_of_the_kernel_is_allowed(
 def test_a_kernel_clock_transport_never_counts_as_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_browser, "_in_ipykernel", lambda: True)
 
-    assert not blocking_call_would_hang(object())
+    assert not blocking_call_would_hang(WebSocketTransport("ws://127.0.0.1:9/never-connected"))
 
 
 def test_a_blocking_live_session_call_over_the_stage_raises_instead_of_hanging(

@@ -1,12 +1,33 @@
-"""What a live session hands back: replies with their timings, command acks and transcript entries."""
+"""What a live session hands back: replies with their timings, command acks and transcript entries.
+
+Built by ``akool_lab.live`` and read by the metrics and widget layers (exported from both ``akool_lab.types`` and
+``akool_lab.live``).
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-__all__ = ["Ack", "Reply", "ReplyTimings", "TranscriptEntry", "derive_timings"]
+__all__ = ["Ack", "Reply", "ReplyTimings", "TranscriptEntry", "default_reply_timeout", "derive_timings"]
+
+#: A reply's default time budget: this much for the avatar to start and finish, plus :data:`_S_PER_WORD` a word.
+_BASE_S = 30.0
+#: Speech takes time: about 0.5 s a word at the slowest voice speed.
+_S_PER_WORD = 0.5
+
+
+def default_reply_timeout(text: str) -> float:
+    """How long ``say``/``ask`` wait for the reply to ``text`` when no timeout is given, in seconds:
+    30 s plus 0.5 s a word (speech takes about that long at the slowest speed).
+
+    The one definition: the live stream, its blocking facade and the experiment runner all use it.
+
+    >>> default_reply_timeout("Hello there")
+    31.0
+    """
+    return _BASE_S + _S_PER_WORD * len(str(text).split())
 
 
 def _ms(a: int | None, b: int | None) -> float | None:
@@ -42,16 +63,9 @@ class ReplyTimings:
 
     def as_dict(self) -> dict[str, object]:
         """The timings as a plain dict (for tables and JSON)."""
-        return {
-            "clock": self.clock,
-            "chunks": self.chunks,
-            "send_span_ms": self.send_span_ms,
-            "ttfr_ms": self.ttfr_ms,
-            "ttfa_ms": self.ttfa_ms,
-            "reply_ms": self.reply_ms,
-            "speak_ms": self.speak_ms,
-            "gaps_ms": list(self.gaps_ms),
-        }
+        out: dict[str, object] = asdict(self)
+        out["gaps_ms"] = list(self.gaps_ms)
+        return out
 
 
 def derive_timings(
