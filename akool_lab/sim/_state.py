@@ -19,6 +19,7 @@ from akool_lab.sim._latency import Profile
 
 if TYPE_CHECKING:  # pragma: no cover
     from akool_lab.sim._stream import StreamConnection
+    from akool_lab.sim.media._peer import MediaPeer
 
 __all__ = ["CREDITS_PER_MINUTE", "AvatarUpload", "SessionRecord", "SimState", "percentiles"]
 
@@ -90,6 +91,7 @@ class SessionRecord:
     closed_ns: int | None = None
     charged: float = 0.0
     connection: StreamConnection | None = None
+    media: MediaPeer | None = None  # the WebRTC peer publishing the avatar's speech and face (the media extra)
     next_reply: int = 0
     next_user: int = 0
     truth_messages: dict[str, dict[str, Any]] = field(default_factory=dict)

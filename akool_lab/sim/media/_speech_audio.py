@@ -267,8 +267,14 @@ def _resample(samples: Samples, rate: int) -> Samples:
 
 
 def _trim(samples: Samples) -> Samples:
-    """Without leading and trailing silence: the clip starts with its first audible sample."""
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > TRIM_THRESHOLD)
+    """Without leading and trailing silence: the clip starts with its first clearly audible sample.
+
+    The start is the first sample within 26 dB of the clip's peak (eSpeak fades its first phoneme in over some
+    milliseconds; what comes before is below any listener's or detector's threshold, so it is not the onset).
+    """
+    magnitude = np.abs(samples.astype(np.int32))
+    loud = np.flatnonzero(magnitude > TRIM_THRESHOLD)
     if len(loud) == 0:
         return samples[:0]
-    return samples[loud[0] : loud[-1] + 1]
+    start = int(np.argmax(magnitude > max(TRIM_THRESHOLD, int(magnitude.max()) // 20)))
+    return samples[start : loud[-1] + 1]
