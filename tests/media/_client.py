@@ -133,7 +133,7 @@ async def connect(
     async def read(track: MediaStreamTrack) -> None:
         while True:
             try:
-                frame = await track.recv()
+                frame: Any = await track.recv()
             except MediaStreamError:
                 return
             at = time.perf_counter_ns()

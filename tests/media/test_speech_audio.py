@@ -17,7 +17,8 @@ def _loudness_over_time(samples: np.ndarray, window_ms: float = 20.0) -> np.ndar
     size = int(SAMPLE_RATE * window_ms / 1000)
     usable = len(samples) // size * size
     frames = samples[:usable].astype(np.float64).reshape(-1, size)
-    return np.sqrt(np.mean(frames**2, axis=1))
+    levels: np.ndarray = np.sqrt(np.mean(frames**2, axis=1))
+    return levels
 
 
 def test_espeak_from_the_wheel_speaks_the_text_as_48khz_speech() -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -73,7 +74,7 @@ def test_a_reply_is_heard_on_the_audio_track_from_its_audio_start(server: sim.Si
 def test_the_data_channel_carries_the_v2_protocol_and_acks_commands(server: sim.SimServer) -> None:
     session = create_session(server)
 
-    async def scenario() -> list[dict[str, object]]:
+    async def scenario() -> list[dict[str, Any]]:
         client, _ = await connect(server, session)
         try:
             client.send({"v": 2, "type": "command", "mid": "c-1", "pld": {"cmd": "set-params", "data": {"mode": 1}}})
@@ -86,12 +87,8 @@ def test_the_data_channel_carries_the_v2_protocol_and_acks_commands(server: sim.
 
     messages = run(scenario(), timeout=60)
     ack = next(m for m in messages if m.get("type") == "command")
-    assert ack["mid"] == "c-1" and ack["pld"]["code"] == 1000  # type: ignore[index]
-    bot = "".join(
-        m["pld"]["text"]  # type: ignore[index]
-        for m in messages
-        if m.get("type") == "chat" and m["pld"].get("from") == "bot"  # type: ignore[union-attr]
-    )
+    assert ack["mid"] == "c-1" and ack["pld"]["code"] == 1000
+    bot = "".join(m["pld"]["text"] for m in messages if m.get("type") == "chat" and m["pld"].get("from") == "bot")
     assert bot == "Say this back."
     assert server.truth(session["_id"])["messages"]["m-2"]["ttfa_ms"] is not None
 
