@@ -87,12 +87,14 @@ window.runOnsets = async ({ count, seed, noiseDb = -55, gapMs = 250, forceAnalys
   await detector.ready;
 
   const scheduled = [];
-  const start = performance.now() + 300;
+  let previous = performance.now();
   for (let k = 0; k < count; k++) {
-    const due = start + k * gapMs + rnd() * 40;
-    // Schedule each onset shortly before it is due, with the mapping of that moment.
-    const wait = due - 150 - performance.now();
+    // Each onset is scheduled 100 to 140 ms ahead, with the clock mapping of that moment, and at least gapMs after
+    // the previous one: a page timer that wakes late (a busy machine) delays the onset, never misplaces it.
+    const wait = previous + gapMs - 120 - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const due = Math.max(previous + gapMs, performance.now() + 100) + rnd() * 40;
+    previous = due;
     const t0 = performanceToContextTime(ctx, due);
     const level = 10 ** ((-35 + rnd() * 20) / 20);
     const length = 0.05 + rnd() * 0.06; // with the release and the hangover, over before the next onset
@@ -108,15 +110,17 @@ window.runOnsets = async ({ count, seed, noiseDb = -55, gapMs = 250, forceAnalys
     let node;
     const kind = rnd() < 0.7 ? "voice" : "noise";
     if (kind === "voice") {
-      // A voiced vowel: harmonics of f0 weighted by two formant peaks, in cosine phase (sound from the first sample,
-      // as a glottal pulse starts a syllable).
+      // A voiced vowel: harmonics of f0 weighted by two formant peaks.
       const f0 = 100 + rnd() * 150;
       const f1 = 300 + rnd() * 600, f2 = 900 + rnd() * 1500;
       const harmonics = Math.floor(4000 / f0);
       const real = new Float32Array(harmonics + 1), imag = new Float32Array(harmonics + 1);
       for (let h = 1; h <= harmonics; h++) {
         const f = h * f0;
-        real[h] = 1 / (1 + ((f - f1) / 100) ** 2) + 0.5 / (1 + ((f - f2) / 150) ** 2);
+        const amplitude = 1 / (1 + ((f - f1) / 100) ** 2) + 0.5 / (1 + ((f - f2) / 150) ** 2);
+        const phase = rnd() * 2 * Math.PI; // spread over the period, as a voice's energy is
+        real[h] = amplitude * Math.cos(phase);
+        imag[h] = amplitude * Math.sin(phase);
       }
       node = ctx.createOscillator();
       node.setPeriodicWave(ctx.createPeriodicWave(real, imag));
@@ -164,9 +168,18 @@ async function until(condition, timeoutMs, what) {
   }
 }
 
-window.connectAvatar = async ({ simUrl, sessionId, token }) => {
+window.connectAvatar = async ({ simUrl, sessionId, token, microphone = false }) => {
   const pc = new RTCPeerConnection({ iceServers: [] });
-  pc.addTransceiver("audio", { direction: "recvonly" });
+  if (microphone) {
+    // The user's voice, as the official demo captures it for AKool's ASR (here the raw signal: the simulator's
+    // voice activity detector and recogniser take it as it is).
+    const mic = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+    pc.addTransceiver(mic.getAudioTracks()[0], { direction: "sendrecv" });
+  } else {
+    pc.addTransceiver("audio", { direction: "recvonly" });
+  }
   pc.addTransceiver("video", { direction: "recvonly" });
   const channel = pc.createDataChannel("akool");
   const state = { pc, channel, messages: [], onsets: [], audioTrack: null, detector: null, video: null, stats: null };
@@ -250,6 +263,27 @@ window.askAvatar = async ({ count, text, timeoutMs = 20000 }) => {
     await until(() => state.detector.offsets.length >= state.detector.onsets.length, timeoutMs, `silence ${i}`);
   }
   return results;
+};
+
+// The user's turn: their transcript (from: "user") arriving, to the avatar's first reply chunk and audio_start.
+window.waitForUserTurn = async ({ timeoutMs = 60000 }) => {
+  const state = window.avatar;
+  const find = (test) => state.messages.find((m) => test(m.message));
+  await until(() => find((m) => m.type === "chat" && m.pld.from === "user"), timeoutMs, "the user's transcript");
+  const first = find((m) => m.type === "chat" && m.pld.from === "user");
+  const userMid = first.message.mid;
+  const userChunks = state.messages.filter((m) => m.message.type === "chat" && m.message.mid === userMid);
+  await until(() => find((m) => m.type === "event" && m.pld.event === "audio_start"), timeoutMs, "the answer");
+  const reply = find((m) => m.type === "chat" && m.pld.from === "bot");
+  const start = find((m) => m.type === "event" && m.pld.event === "audio_start");
+  const transcriptAt = userChunks[userChunks.length - 1].at;
+  return {
+    transcript: userChunks.map((m) => m.message.pld.text).join(""),
+    user_mid: userMid,
+    transcript_at: transcriptAt,
+    first_reply_chunk_ms: reply ? reply.at - transcriptAt : null,
+    audio_start_ms: start.at - transcriptAt,
+  };
 };
 
 window.avatarSummary = () => {
@@ -348,6 +382,13 @@ def match_onsets(scheduled: list[float], detected: list[float], window_ms: tuple
     }
 
 
+#: Page calls are bounded: Playwright's evaluate itself waits forever for a promise.
+_WITH_TIMEOUT = (
+    "(o) => Promise.race([{call}, new Promise((_, reject) => "
+    "setTimeout(() => reject(new Error('timed out after ' + o.timeoutMs + ' ms')), o.timeoutMs))])"
+)
+
+
 def measure_onsets(page: Any, base_url: str, count: int, seed: int = 1, **options: Any) -> dict[str, Any]:
     """Run the onset calibration page in ``page`` (a Playwright page); the matched errors and their percentiles."""
     page.goto(f"{base_url}/onsets.html")
@@ -399,11 +440,13 @@ def measure_heard(page: Any, base_url: str, sim: Any, count: int) -> dict[str, A
     page.wait_for_function("window.pageReady === true", timeout=30_000)
     token = session["credentials"]["ws_token"]
     connected = page.evaluate(
-        "(o) => window.connectAvatar(o)", {"simUrl": sim.base_url, "sessionId": session["_id"], "token": token}
+        _WITH_TIMEOUT.format(call="window.connectAvatar(o)"),
+        {"simUrl": sim.base_url, "sessionId": session["_id"], "token": token, "timeoutMs": 60_000},
     )
     try:
         replies: list[dict[str, Any]] = page.evaluate(
-            "(o) => window.askAvatar(o)", {"count": count, "text": REPLY_TEXT}
+            _WITH_TIMEOUT.format(call="window.askAvatar(o)"),
+            {"count": count, "text": REPLY_TEXT, "timeoutMs": count * 5_000 + 30_000},
         )
         summary = page.evaluate("() => window.avatarSummary()")
     finally:

@@ -116,12 +116,52 @@ class Client:
         await self.pc.close()
 
 
+class ClipTrack(MediaStreamTrack):
+    """A microphone that says ``samples`` (mono int16, 48 kHz) once after ``delay_s`` of silence, then is silent."""
+
+    kind = "audio"
+
+    def __init__(self, samples: np.ndarray, delay_s: float = 0.5) -> None:
+        super().__init__()
+        silence = np.zeros(int(48_000 * delay_s), dtype=np.int16)
+        self._samples = np.concatenate([silence, samples.astype(np.int16)])
+        self._index = 0
+        self._start: float | None = None
+
+    async def recv(self) -> Any:
+        from fractions import Fraction
+
+        from av import AudioFrame
+
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._index / 48_000
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        chunk = self._samples[self._index : self._index + 960]
+        chunk = np.concatenate([chunk, np.zeros(960 - len(chunk), dtype=np.int16)])
+        frame = AudioFrame(format="s16", layout="mono", samples=960)
+        frame.planes[0].update(chunk.tobytes())
+        frame.sample_rate = 48_000
+        frame.pts = self._index
+        frame.time_base = Fraction(1, 48_000)
+        self._index += 960
+        return frame
+
+
 async def connect(
-    sim: SimServer, session: dict[str, Any], *, keep_video: bool = False, token: str | None = None
+    sim: SimServer,
+    session: dict[str, Any],
+    *,
+    keep_video: bool = False,
+    token: str | None = None,
+    microphone: MediaStreamTrack | None = None,
 ) -> tuple[Client, httpx.Response]:
     """Offer to the simulator's WebRTC route and wait until the data channel is open."""
     pc = RTCPeerConnection(loopback_configuration())
-    pc.addTransceiver("audio", direction="recvonly")
+    if microphone is None:
+        pc.addTransceiver("audio", direction="recvonly")
+    else:
+        pc.addTransceiver(microphone, direction="sendrecv")
     pc.addTransceiver("video", direction="recvonly")
     channel = pc.createDataChannel("akool")
     client = Client(pc, channel, keep_video=keep_video)

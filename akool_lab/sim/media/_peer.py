@@ -13,7 +13,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcicetransport import RTCIceGatherer
 
 from akool_lab.sim._state import SessionRecord, SessionSettings, SimState, now_ns
@@ -132,7 +132,12 @@ class MediaPeer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
         self.pc.on("datachannel", self._on_datachannel)
+        self.pc.on("track", self._on_track)
         _clip("Hello.", session.settings, 10**9)  # load the synthesizer now, not when the first reply is due
+
+    def report(self, exc: BaseException) -> None:
+        """An error in the peer's background work: logged, and kept in the session's truth events."""
+        self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
         _log.error("simulator media: %s: %s", type(exc).__name__, exc)
@@ -145,7 +150,8 @@ class MediaPeer:
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "audio" and transceiver.sender.track is None:
                 transceiver.sender.replaceTrack(self.speech)
-                transceiver.direction = "sendonly"
+                # sendrecv: the answer narrows it to sendonly unless the client sends its microphone too.
+                transceiver.direction = "sendrecv"
             elif transceiver.kind == "video" and transceiver.sender.track is None:
                 transceiver.sender.replaceTrack(self.face)
                 transceiver.direction = "sendonly"
@@ -201,7 +207,20 @@ class MediaPeer:
         session.connection = connection
         self._spawn(connection.run())
 
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        """The client's microphone: listen to it (voice activity, transcription, the user's turn)."""
+        if track.kind != "audio":
+            return
+        from akool_lab.sim.media._listen import UserVoice
+
+        self.session.truth_events.append({"event": "microphone_received"})
+        self.spawn(UserVoice(self, track).run())
+
     # --- lifetime ---------------------------------------------------------------------------------------------
+
+    def spawn(self, coroutine: Any) -> None:
+        """Run ``coroutine`` as one of the peer's tasks (cancelled on close; its exception is reported)."""
+        self._spawn(coroutine)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
