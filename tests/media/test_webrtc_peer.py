@@ -159,3 +159,28 @@ def test_a_second_data_channel_client_is_refused_while_one_is_connected(server: 
 
     messages = run(scenario(), timeout=90)
     assert any(m.get("type") == "chat" for m in messages)
+
+
+def test_a_webrtc_data_channel_is_refused_while_a_websocket_client_holds_the_session(server: sim.SimServer) -> None:
+    import websockets
+
+    session = create_session(server)
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with websockets.connect(session["credentials"]["ws_url"]) as socket:
+            await wait_for(lambda: server.truth(session["_id"])["connected"], 20, "the WebSocket client")
+            client, _ = await connect(server, session)
+            try:
+                await wait_for(lambda: bool(client.events("error")), 20, "the refusal")
+                await wait_for(lambda: client.channel.readyState == "closed", 20, "the channel to close")
+                return [m for _, m in client.messages]
+            finally:
+                await client.close()
+                await socket.close()
+
+    messages = run(scenario(), timeout=60)
+    assert messages[0]["pld"] == {
+        "event": "error",
+        "code": 4003,
+        "msg": "another client is connected to this session",
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,6 +37,9 @@ _CLIP_CACHE: dict[tuple[str, float, str | None], concurrent.futures.Future[Any]]
 _CLIP_CACHE_SIZE = 64
 #: The data channel's close code when another client is connected (as the WebSocket route's 4003).
 BUSY_CODE = 4003
+GONE_CODE = 4004
+#: How long a refused data channel stays open for its refusal to be read.
+REFUSED_CLOSE_DELAY_S = 0.5
 
 
 def loopback_configuration() -> RTCConfiguration:
@@ -193,14 +197,24 @@ class MediaPeer:
 
         session = self.session
         if session.connection is not None or session.status() in (3, 4):
+            # Refused as the WebSocket route refuses (4003 busy, 4004 ended), as an error event: a data channel
+            # has no close code.
             busy = session.connection is not None
-            with contextlib.suppress(Exception):
-                code = BUSY_CODE if busy else 4004
-                channel.send(
-                    f'{{"v":2,"type":"event","mid":"sys-refused","pld":{{"event":"error","code":{code},'
-                    f'"msg":"{"another client is connected to this session" if busy else "session ended"}"}}}}'
-                )
-            channel.close()
+            refusal = {
+                "v": 2,
+                "type": "event",
+                "mid": "sys-refused",
+                "pld": {
+                    "event": "error",
+                    "code": BUSY_CODE if busy else GONE_CODE,
+                    "msg": "another client is connected to this session" if busy else "unknown or ended session",
+                },
+            }
+            with contextlib.suppress(Exception):  # a channel that is already gone needs no answer
+                channel.send(json.dumps(refusal, separators=(",", ":")))
+            # Closed a little later: a stream reset sent at once can reach the client before the channel's
+            # opening handshake completes there, and the refusal would never be read.
+            asyncio.get_running_loop().call_later(REFUSED_CLOSE_DELAY_S, channel.close)
             return
         socket = cast("WebSocket", _ChannelSocket(channel))
         connection = StreamConnection(self.state, session, socket)
