@@ -160,6 +160,7 @@ AVATAR_HTML = """<!doctype html>
 import { detectOnsets, watchVideo, sampleAudioReceiverStats } from "./perceived.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const EMIT_LEAD_MS = 25;
 async function until(condition, timeoutMs, what) {
   const end = performance.now() + timeoutMs;
   while (!condition()) {
@@ -194,7 +195,8 @@ window.connectAvatar = async ({ simUrl, sessionId, token, microphone = false }) 
       const voice = document.getElementById("voice");
       voice.srcObject = new MediaStream([event.track]);
       voice.play().catch(() => {});
-      state.stats = sampleAudioReceiverStats(event.receiver, { intervalMs: 200 });
+      // Sampled often: a reply's jitter buffer delay is read over the 25 ms in which its first sample left it.
+      state.stats = sampleAudioReceiverStats(event.receiver, { intervalMs: 25 });
       state.detector = await detectOnsets(event.track, { onOnset: (o) => state.onsets.push(o) });
     } else {
       const face = document.getElementById("face");
@@ -229,22 +231,32 @@ window.askAvatar = async ({ count, text, timeoutMs = 20000 }) => {
     const mid = `m-${Date.now().toString(36)}-${i}`;
     const onsetsBefore = state.onsets.length;
     const seen = state.messages.length;
-    const before = await state.stats.sample();
     state.channel.send(JSON.stringify({ v: 2, type: "chat", mid, idx: 0, fin: true, pld: { text } }));
     const sentAt = performance.now(); // the last (only) chunk was handed to the data channel
     const event = (name) =>
       state.messages.slice(seen).find((m) => m.message.type === "event" && m.message.pld.event === name);
     await until(() => event("audio_start") && state.onsets.length > onsetsBefore, timeoutMs, `reply ${i}`);
     const onset = state.onsets[onsetsBefore];
-    const after = await state.stats.sample();
     await until(() => event("audio_end"), timeoutMs, `audio_end ${i}`);
     const start = event("audio_start");
-    const emitted = after && before ? after.jitter_buffer_emitted - before.jitter_buffer_emitted : 0;
+    // The receiver's statistics over the stats interval in which the onset's sample left the jitter buffer (some
+    // 25 ms before it reaches this page's audio output, the WebAudio path's own delay).
+    const left = onset.at - EMIT_LEAD_MS;
+    await until(() => (state.stats.latest()?.at ?? 0) > left + 30, timeoutMs, `stats after reply ${i}`);
+    // Chromium refreshes its statistics every few tens of milliseconds: the interval ends at the first sample
+    // after the moment and starts at the last earlier sample that had different counts.
+    const samples = state.stats.samples;
+    const b = samples.findIndex((x) => x.at >= left);
+    const s1 = b >= 0 ? samples[b] : null;
+    let s0 = null;
+    for (let k = b - 1; k >= 0 && s1; k--) {
+      if (samples[k].jitter_buffer_emitted < s1.jitter_buffer_emitted) { s0 = samples[k]; break; }
+    }
+    const emitted = s0 && s1 ? s1.jitter_buffer_emitted - s0.jitter_buffer_emitted : 0;
     const jitterBufferMs = emitted > 0
-      ? ((after.jitter_buffer_delay_s - before.jitter_buffer_delay_s) / emitted) * 1000 : null;
-    const played = after && before && after.playout_samples !== null
-      ? after.playout_samples - before.playout_samples : 0;
-    const playoutMs = played > 0 ? ((after.playout_delay_s - before.playout_delay_s) / played) * 1000 : null;
+      ? ((s1.jitter_buffer_delay_s - s0.jitter_buffer_delay_s) / emitted) * 1000 : null;
+    const played = s0 && s1 && s1.playout_samples !== null ? s1.playout_samples - s0.playout_samples : 0;
+    const playoutMs = played > 0 ? ((s1.playout_delay_s - s0.playout_delay_s) / played) * 1000 : null;
     results.push({
       mid,
       reply_mid: start.message.mid,
@@ -256,7 +268,8 @@ window.askAvatar = async ({ count, text, timeoutMs = 20000 }) => {
       ttfa_ms: start.at - sentAt,
       jitter_buffer_ms: jitterBufferMs,
       playout_delay_ms: playoutMs,
-      concealed: after && before ? after.concealed_samples - before.concealed_samples : null,
+      concealed: s0 && s1 ? s1.concealed_samples - s0.concealed_samples : null,
+      stats_interval_ms: s0 && s1 ? s1.at - s0.at : null,
       level_db: onset.level_db,
     });
     // Let the detector see the silence again before the next question (its hangover).
