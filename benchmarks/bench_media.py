@@ -157,10 +157,9 @@ AVATAR_HTML = """<!doctype html>
 <video id="face" autoplay muted playsinline></video>
 <audio id="voice" autoplay></audio>
 <script type="module">
-import { detectOnsets, watchVideo, sampleAudioReceiverStats } from "./perceived.js";
+import { PerceivedTimings } from "./perceived.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const EMIT_LEAD_MS = 25;
 async function until(condition, timeoutMs, what) {
   const end = performance.now() + timeoutMs;
   while (!condition()) {
@@ -183,26 +182,27 @@ window.connectAvatar = async ({ simUrl, sessionId, token, microphone = false }) 
   }
   pc.addTransceiver("video", { direction: "recvonly" });
   const channel = pc.createDataChannel("akool");
-  const state = { pc, channel, messages: [], onsets: [], audioTrack: null, detector: null, video: null, stats: null };
+  const heard = [];
+  const perceived = new PerceivedTimings({ emit: (event) => event.type === "heard" && heard.push(event) });
+  const state = { pc, channel, messages: [], heard, perceived, detector: null, video: null };
   window.avatar = state;
   channel.onmessage = (event) => {
     const at = performance.now();
-    state.messages.push({ at, message: JSON.parse(event.data) });
+    const message = JSON.parse(event.data);
+    state.messages.push({ at, message });
+    perceived.received(message, at);
   };
   pc.ontrack = async (event) => {
     if (event.track.kind === "audio") {
-      state.audioTrack = event.track;
       const voice = document.getElementById("voice");
       voice.srcObject = new MediaStream([event.track]);
       voice.play().catch(() => {});
-      // Sampled often: a reply's jitter buffer delay is read over the 25 ms in which its first sample left it.
-      state.stats = sampleAudioReceiverStats(event.receiver, { intervalMs: 25 });
-      state.detector = await detectOnsets(event.track, { onOnset: (o) => state.onsets.push(o) });
+      state.detector = await perceived.attachAudio(event.track, event.receiver);
     } else {
       const face = document.getElementById("face");
       face.srcObject = new MediaStream([event.track]);
       face.play().catch(() => {});
-      state.video = watchVideo(face);
+      state.video = perceived.attachVideo(face);
     }
   };
   await pc.setLocalDescription(await pc.createOffer());
@@ -229,49 +229,17 @@ window.askAvatar = async ({ count, text, timeoutMs = 20000 }) => {
   const results = [];
   for (let i = 0; i < count; i++) {
     const mid = `m-${Date.now().toString(36)}-${i}`;
-    const onsetsBefore = state.onsets.length;
+    const heardBefore = state.heard.length;
     const seen = state.messages.length;
     state.channel.send(JSON.stringify({ v: 2, type: "chat", mid, idx: 0, fin: true, pld: { text } }));
-    const sentAt = performance.now(); // the last (only) chunk was handed to the data channel
+    state.perceived.sent(mid, performance.now()); // the last (only) chunk was handed to the data channel
     const event = (name) =>
       state.messages.slice(seen).find((m) => m.message.type === "event" && m.message.pld.event === name);
-    await until(() => event("audio_start") && state.onsets.length > onsetsBefore, timeoutMs, `reply ${i}`);
-    const onset = state.onsets[onsetsBefore];
+    await until(() => state.heard.length > heardBefore, timeoutMs, `reply ${i} heard`);
     await until(() => event("audio_end"), timeoutMs, `audio_end ${i}`);
-    const start = event("audio_start");
-    // The receiver's statistics over the stats interval in which the onset's sample left the jitter buffer (some
-    // 25 ms before it reaches this page's audio output, the WebAudio path's own delay).
-    const left = onset.at - EMIT_LEAD_MS;
-    await until(() => (state.stats.latest()?.at ?? 0) > left + 30, timeoutMs, `stats after reply ${i}`);
-    // Chromium refreshes its statistics every few tens of milliseconds: the interval ends at the first sample
-    // after the moment and starts at the last earlier sample that had different counts.
-    const samples = state.stats.samples;
-    const b = samples.findIndex((x) => x.at >= left);
-    const s1 = b >= 0 ? samples[b] : null;
-    let s0 = null;
-    for (let k = b - 1; k >= 0 && s1; k--) {
-      if (samples[k].jitter_buffer_emitted < s1.jitter_buffer_emitted) { s0 = samples[k]; break; }
-    }
-    const emitted = s0 && s1 ? s1.jitter_buffer_emitted - s0.jitter_buffer_emitted : 0;
-    const jitterBufferMs = emitted > 0
-      ? ((s1.jitter_buffer_delay_s - s0.jitter_buffer_delay_s) / emitted) * 1000 : null;
-    const played = s0 && s1 && s1.playout_samples !== null ? s1.playout_samples - s0.playout_samples : 0;
-    const playoutMs = played > 0 ? ((s1.playout_delay_s - s0.playout_delay_s) / played) * 1000 : null;
-    results.push({
-      mid,
-      reply_mid: start.message.mid,
-      sent_at: sentAt,
-      audio_start_at: start.at,
-      onset_at: onset.at,
-      heard_ms: onset.at - sentAt,
-      media_delay_ms: onset.at - start.at,
-      ttfa_ms: start.at - sentAt,
-      jitter_buffer_ms: jitterBufferMs,
-      playout_delay_ms: playoutMs,
-      concealed: s0 && s1 ? s1.concealed_samples - s0.concealed_samples : null,
-      stats_interval_ms: s0 && s1 ? s1.at - s0.at : null,
-      level_db: onset.level_db,
-    });
+    const heard = state.heard[heardBefore];
+    if (heard.mid !== mid) throw new Error(`reply heard for ${heard.mid}, expected ${mid}`);
+    results.push({ ...heard, ttfa_ms: heard.audio_start_at - heard.sent_at });
     // Let the detector see the silence again before the next question (its hangover).
     await until(() => state.detector.offsets.length >= state.detector.onsets.length, timeoutMs, `silence ${i}`);
   }
@@ -290,7 +258,12 @@ window.waitForUserTurn = async ({ timeoutMs = 60000 }) => {
   const reply = find((m) => m.type === "chat" && m.pld.from === "bot");
   const start = find((m) => m.type === "event" && m.pld.event === "audio_start");
   const transcriptAt = userChunks[userChunks.length - 1].at;
+  await until(() => state.heard.some((h) => h.transcript_at !== null), timeoutMs, "the answer heard");
+  const heard = state.heard.find((h) => h.transcript_at !== null);
   return {
+    user_heard_ms: heard.user_heard_ms,
+    heard_mid: heard.mid,
+    media_delay_ms: heard.media_delay_ms,
     transcript: userChunks.map((m) => m.message.pld.text).join(""),
     user_mid: userMid,
     transcript_at: transcriptAt,
@@ -304,16 +277,14 @@ window.avatarSummary = () => {
   return {
     video: { frames: s.video.frames, motion: s.video.motionFrames, freezes: s.video.freezes.length,
              stalls: s.video.stalls.length, firstFrameAt: s.video.firstFrameAt },
-    stats: s.stats.latest(),
-    onsets: s.onsets.length,
+    stats: s.perceived.stats.latest(),
+    heard: s.heard.length,
   };
 };
 
 window.closeAvatar = async () => {
   const s = window.avatar;
-  s.stats?.stop();
-  s.video?.stop();
-  await s.detector?.stop();
+  await s.perceived.stop();
   s.pc.close();
 };
 window.pageReady = true;

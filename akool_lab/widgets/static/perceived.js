@@ -499,3 +499,168 @@ export function sampleAudioReceiverStats(source, options = {}) {
     },
   };
 }
+
+/**
+ * Perceived timings of a session, on this page's clock: what the stage wires to its room.
+ *
+ *   const perceived = new PerceivedTimings({ emit: (event) => sendToPython(event) });
+ *   await perceived.attachAudio(remoteAudioTrack, receiver);   // receiver (RTCRtpReceiver) when the SDK exposes it
+ *   perceived.attachVideo(videoElement);
+ *   perceived.sent(mid, performance.now());                   // when a message's last chunk was handed over
+ *   perceived.received(message, arrivedAt);                   // every v2 message from the avatar, parsed
+ *
+ * emit() gets raw events, each with `at` (performance.now()): {type: "onset"|"offset"|"first_frame"|"freeze"|
+ * "stall"|"audio_stats", ...}, and one {type: "heard", mid, reply_mid, sent_at, audio_start_at, onset_at, heard_ms,
+ * media_delay_ms, jitter_buffer_ms, playout_delay_ms, user_heard_ms} per reply once its first audible sample is
+ * heard: heard_ms from the last chunk sent (null for a reply to the user's voice, which has user_heard_ms from its
+ * transcript's arrival instead), media_delay_ms from audio_start's arrival; {type: "unheard"} when a reply ends
+ * (audio_end) before any sound was heard. The browser's reported delays are read over the stats interval in which
+ * that sample left the jitter buffer.
+ */
+export class PerceivedTimings {
+  constructor({ emit = () => {}, statsIntervalMs = 25, statsEveryMs = 1000, emitLeadMs = 25, ...onset } = {}) {
+    this.emit = emit;
+    this.statsIntervalMs = statsIntervalMs;
+    this.statsEveryMs = statsEveryMs;
+    this.emitLeadMs = emitLeadMs;
+    this.onsetOptions = onset;
+    this.pending = []; // sent messages waiting for their reply's audio_start: {mid, at}
+    this.reply = null; // the reply whose first audible sample is awaited: {mid, reply_mid, sent_at, audio_start_at}
+    this.detector = null;
+    this.video = null;
+    this.stats = null;
+    this.lastStatsEmit = -Infinity;
+    this.stopped = false;
+  }
+
+  async attachAudio(track, receiver = null) {
+    if (this.detector) await this.detector.stop();
+    this.stats?.stop();
+    if (receiver) {
+      this.stats = sampleAudioReceiverStats(receiver, {
+        intervalMs: this.statsIntervalMs,
+        onSample: (s) => {
+          if (s.at - this.lastStatsEmit >= this.statsEveryMs) {
+            this.lastStatsEmit = s.at;
+            this.emit({ type: "audio_stats", ...s });
+          }
+        },
+      });
+    }
+    this.detector = await detectOnsets(track, {
+      ...this.onsetOptions,
+      onOnset: (o) => this.onOnset(o),
+      onOffset: (o) => this.emit({ type: "offset", at: o.at }),
+    });
+    return this.detector;
+  }
+
+  attachVideo(video) {
+    this.video?.stop();
+    this.video = watchVideo(video, {
+      onFirstFrame: (e) => this.emit({ type: "first_frame", ...e }),
+      onFreeze: (e) => this.emit({ type: "freeze", ...e }),
+      onStall: (e) => this.emit({ type: "stall", ...e }),
+    });
+    return this.video;
+  }
+
+  sent(mid, at = performance.now()) {
+    this.pending.push({ mid, at });
+    if (this.pending.length > 64) this.pending.shift();
+  }
+
+  received(message, at = performance.now()) {
+    if (!message || !message.pld) return;
+    if (message.type === "chat" && message.pld.from === "user") {
+      // The user's transcript: the avatar answers it in its turn (timed from its last chunk's arrival).
+      const entry = this.pending.find((p) => p.user && p.mid === message.mid);
+      if (entry) entry.at = at;
+      else this.pending.push({ mid: message.mid ?? null, at, user: true });
+      return;
+    }
+    if (message.type !== "event") return;
+    const event = message.pld.event;
+    if (event === "audio_start") {
+      // Replies are spoken one after another, in the order of the questions sent and the user's turns heard.
+      const question = this.pending.shift() ?? null;
+      this.reply = {
+        mid: question?.mid ?? null,
+        reply_mid: message.mid ?? null,
+        sent_at: question && !question.user ? question.at : null,
+        transcript_at: question?.user ? question.at : null,
+        audio_start_at: at,
+      };
+    } else if (event === "audio_end" && this.reply && this.reply.reply_mid === message.mid && !this.reply.heard) {
+      this.emit({ type: "unheard", mid: this.reply.mid, reply_mid: this.reply.reply_mid, at });
+      this.reply = null;
+    }
+  }
+
+  onOnset(onset) {
+    this.emit({ type: "onset", at: onset.at, level_db: onset.level_db, floor_db: onset.floor_db, method: onset.method });
+    const reply = this.reply;
+    if (!reply || reply.heard || onset.at < reply.audio_start_at - 1000) return;
+    reply.heard = true;
+    this.reply = null;
+    const finish = (delays) =>
+      this.emit({
+        type: "heard",
+        mid: reply.mid,
+        reply_mid: reply.reply_mid,
+        sent_at: reply.sent_at,
+        audio_start_at: reply.audio_start_at,
+        onset_at: onset.at,
+        at: onset.at,
+        heard_ms: reply.sent_at === null ? null : onset.at - reply.sent_at,
+        transcript_at: reply.transcript_at,
+        user_heard_ms: reply.transcript_at === null ? null : onset.at - reply.transcript_at,
+        media_delay_ms: onset.at - reply.audio_start_at,
+        ...delays,
+      });
+    if (!this.stats) return finish({ jitter_buffer_ms: null, playout_delay_ms: null });
+    const left = onset.at - this.emitLeadMs;
+    const deadline = performance.now() + 2000;
+    const read = () => {
+      const samples = this.stats.samples;
+      const latest = samples[samples.length - 1];
+      if ((!latest || latest.at <= left + 30) && performance.now() < deadline && !this.stopped) {
+        setTimeout(read, this.statsIntervalMs);
+        return;
+      }
+      finish(delaysAround(samples, left));
+    };
+    read();
+  }
+
+  async stop() {
+    this.stopped = true;
+    this.stats?.stop();
+    this.video?.stop();
+    if (this.detector) await this.detector.stop();
+  }
+}
+
+// The jitter buffer and playout delays (ms per sample) over the stats interval that contains `at`: from the last
+// sample before it with different counts (Chromium refreshes its statistics every few tens of ms) to the first
+// sample after it.
+export function delaysAround(samples, at) {
+  const b = samples.findIndex((x) => x.at >= at);
+  const s1 = b >= 0 ? samples[b] : null;
+  let s0 = null;
+  for (let k = b - 1; k >= 0 && s1; k--) {
+    if (samples[k].jitter_buffer_emitted < s1.jitter_buffer_emitted) {
+      s0 = samples[k];
+      break;
+    }
+  }
+  if (!s0 || !s1) return { jitter_buffer_ms: null, playout_delay_ms: null, concealed: null, stats_interval_ms: null };
+  const emitted = s1.jitter_buffer_emitted - s0.jitter_buffer_emitted;
+  const played = s1.playout_samples !== null && s0.playout_samples !== null ? s1.playout_samples - s0.playout_samples : 0;
+  return {
+    jitter_buffer_ms: emitted > 0 ? ((s1.jitter_buffer_delay_s - s0.jitter_buffer_delay_s) / emitted) * 1000 : null,
+    playout_delay_ms: played > 0 ? ((s1.playout_delay_s - s0.playout_delay_s) / played) * 1000 : null,
+    concealed: s1.concealed_samples !== null ? s1.concealed_samples - s0.concealed_samples : null,
+    stats_interval_ms: s1.at - s0.at,
+  };
+}
