@@ -106,3 +106,38 @@ def test_the_video_watcher_reports_first_frame_motion_freezes_and_stalls(media_p
     assert 1000 < result["freezes"][0]["duration_ms"] < 3000
     assert result["freezes"][0]["at"] <= result["pausedAt"] + 100
     assert len(result["stalls"]) == 1
+
+
+_ASSOCIATE_JS = """async () => {
+  const { PerceivedTimings } = await import("./perceived.js");
+  const events = [];
+  const p = new PerceivedTimings({ emit: (e) => events.push(e) });
+  const ev = (name, mid) => ({ v: 2, type: "event", mid, pld: { event: name } });
+  // A typed question, its reply heard 80 ms after audio_start.
+  p.sent("m-1", 1000);
+  p.received(ev("audio_start", "r-1"), 1300);
+  p.onOnset({ at: 1380, level_db: -30, floor_db: -70, method: "test" });
+  p.received(ev("audio_end", "r-1"), 2000);
+  // The user's voice: its transcript, then the answer, whose sound comes 20 ms before the event that announces it.
+  p.received({ v: 2, type: "chat", mid: "u-1", idx: 0, fin: true, pld: { from: "user", text: "hi" } }, 3000);
+  p.onOnset({ at: 3480, level_db: -30, floor_db: -70, method: "test" });
+  p.received(ev("audio_start", "r-2"), 3500);
+  // A reply that ends before anything is heard.
+  p.sent("m-2", 5000);
+  p.received(ev("audio_start", "r-3"), 5100);
+  p.received(ev("audio_end", "r-3"), 5110);
+  return events;
+}"""
+
+
+def test_perceived_timings_give_each_reply_its_heard_and_media_delay(media_page: Page, pages: str) -> None:
+    media_page.goto(f"{pages}/onsets.html")
+    events = media_page.evaluate(_ASSOCIATE_JS)
+    heard = [e for e in events if e["type"] == "heard"]
+    assert [(h["mid"], h["reply_mid"]) for h in heard] == [("m-1", "r-1"), ("u-1", "r-2")]
+    assert heard[0]["heard_ms"] == 380 and heard[0]["media_delay_ms"] == 80 and heard[0]["user_heard_ms"] is None
+    assert heard[1]["heard_ms"] is None and heard[1]["user_heard_ms"] == 480 and heard[1]["media_delay_ms"] == -20
+    assert [e for e in events if e["type"] == "unheard"] == [
+        {"type": "unheard", "mid": "m-2", "reply_mid": "r-3", "at": 5110}
+    ]
+    assert sum(e["type"] == "onset" for e in events) == 2

@@ -517,6 +517,9 @@ export function sampleAudioReceiverStats(source, options = {}) {
  * (audio_end) before any sound was heard. The browser's reported delays are read over the stats interval in which
  * that sample left the jitter buffer.
  */
+// An onset heard at most this long before a reply's audio_start event is that reply's.
+const EARLY_ONSET_MS = 1500;
+
 export class PerceivedTimings {
   constructor({ emit = () => {}, statsIntervalMs = 25, statsEveryMs = 1000, emitLeadMs = 25, ...onset } = {}) {
     this.emit = emit;
@@ -531,6 +534,7 @@ export class PerceivedTimings {
     this.stats = null;
     this.lastStatsEmit = -Infinity;
     this.stopped = false;
+    this.unclaimed = null; // the last onset no reply has claimed yet
   }
 
   async attachAudio(track, receiver = null) {
@@ -591,16 +595,26 @@ export class PerceivedTimings {
         transcript_at: question?.user ? question.at : null,
         audio_start_at: at,
       };
+      // On a real service the sound can come before the event that announces it: an onset heard just before
+      // audio_start, and not yet claimed, is this reply's (its media_delay_ms is then negative).
+      const early = this.unclaimed;
+      this.unclaimed = null;
+      if (early && at - early.at < EARLY_ONSET_MS) this.onOnset(early, false);
     } else if (event === "audio_end" && this.reply && this.reply.reply_mid === message.mid && !this.reply.heard) {
       this.emit({ type: "unheard", mid: this.reply.mid, reply_mid: this.reply.reply_mid, at });
       this.reply = null;
     }
   }
 
-  onOnset(onset) {
-    this.emit({ type: "onset", at: onset.at, level_db: onset.level_db, floor_db: onset.floor_db, method: onset.method });
+  onOnset(onset, fresh = true) {
+    if (fresh) {
+      this.emit({ type: "onset", at: onset.at, level_db: onset.level_db, floor_db: onset.floor_db, method: onset.method });
+    }
     const reply = this.reply;
-    if (!reply || reply.heard || onset.at < reply.audio_start_at - 1000) return;
+    if (!reply || reply.heard) {
+      this.unclaimed = onset;
+      return;
+    }
     reply.heard = true;
     this.reply = null;
     const finish = (delays) =>
