@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-import math
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -249,9 +248,3 @@ def _draw_face() -> tuple[npt.NDArray[np.uint8], tuple[int, int, int, int]]:
     v[head_small] = 150
     image: npt.NDArray[np.uint8] = np.concatenate([y, u.reshape(h // 4, w), v.reshape(h // 4, w)])
     return image, mouth_box
-
-
-def loudness(samples: npt.NDArray[np.int16]) -> float:
-    """RMS of int16 samples in dBFS (-inf for digital silence)."""
-    rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
-    return 20 * math.log10(rms / 32768) if rms > 0 else -math.inf
