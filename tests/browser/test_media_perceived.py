@@ -122,10 +122,18 @@ _ASSOCIATE_JS = """async () => {
   p.received({ v: 2, type: "chat", mid: "u-1", idx: 0, fin: true, pld: { from: "user", text: "hi" } }, 3000);
   p.onOnset({ at: 3480, level_db: -30, floor_db: -70, method: "test" });
   p.received(ev("audio_start", "r-2"), 3500);
-  // A reply that ends before anything is heard.
+  // A short reply whose sound arrives after its audio_end (the media path is slower than the reply is long).
   p.sent("m-2", 5000);
   p.received(ev("audio_start", "r-3"), 5100);
-  p.received(ev("audio_end", "r-3"), 5110);
+  p.received(ev("audio_end", "r-3"), 5140);
+  p.onOnset({ at: 5250, level_db: -30, floor_db: -70, method: "test" });
+  // A reply never heard: given up when the next one starts.
+  p.sent("m-3", 6000);
+  p.received(ev("audio_start", "r-4"), 6100);
+  p.received(ev("audio_end", "r-4"), 6110);
+  p.sent("m-4", 7000);
+  p.received(ev("audio_start", "r-5"), 7100);
+  await p.stop();
   return events;
 }"""
 
@@ -134,10 +142,11 @@ def test_perceived_timings_give_each_reply_its_heard_and_media_delay(media_page:
     media_page.goto(f"{pages}/onsets.html")
     events = media_page.evaluate(_ASSOCIATE_JS)
     heard = [e for e in events if e["type"] == "heard"]
-    assert [(h["mid"], h["reply_mid"]) for h in heard] == [("m-1", "r-1"), ("u-1", "r-2")]
+    assert [(h["mid"], h["reply_mid"]) for h in heard] == [("m-1", "r-1"), ("u-1", "r-2"), ("m-2", "r-3")]
     assert heard[0]["heard_ms"] == 380 and heard[0]["media_delay_ms"] == 80 and heard[0]["user_heard_ms"] is None
     assert heard[1]["heard_ms"] is None and heard[1]["user_heard_ms"] == 480 and heard[1]["media_delay_ms"] == -20
+    assert heard[2]["heard_ms"] == 250 and heard[2]["media_delay_ms"] == 150
     assert [e for e in events if e["type"] == "unheard"] == [
-        {"type": "unheard", "mid": "m-2", "reply_mid": "r-3", "at": 5110}
+        {"type": "unheard", "mid": "m-3", "reply_mid": "r-4", "at": 7100}
     ]
-    assert sum(e["type"] == "onset" for e in events) == 2
+    assert sum(e["type"] == "onset" for e in events) == 3

@@ -513,12 +513,14 @@ export function sampleAudioReceiverStats(source, options = {}) {
  * "stall"|"audio_stats", ...}, and one {type: "heard", mid, reply_mid, sent_at, audio_start_at, onset_at, heard_ms,
  * media_delay_ms, jitter_buffer_ms, playout_delay_ms, user_heard_ms} per reply once its first audible sample is
  * heard: heard_ms from the last chunk sent (null for a reply to the user's voice, which has user_heard_ms from its
- * transcript's arrival instead), media_delay_ms from audio_start's arrival; {type: "unheard"} when a reply ends
- * (audio_end) before any sound was heard. The browser's reported delays are read over the stats interval in which
+ * transcript's arrival instead), media_delay_ms from audio_start's arrival; {type: "unheard"} when nothing was
+ * heard of a reply 3 s after its audio_end (or when the next reply starts). The browser's reported delays are read over the stats interval in which
  * that sample left the jitter buffer.
  */
 // An onset heard at most this long before a reply's audio_start event is that reply's.
 const EARLY_ONSET_MS = 1500;
+// A reply not heard this long after its audio_end event was not heard at all.
+const UNHEARD_MS = 3000;
 
 export class PerceivedTimings {
   constructor({ emit = () => {}, statsIntervalMs = 25, statsEveryMs = 1000, emitLeadMs = 25, ...onset } = {}) {
@@ -586,6 +588,8 @@ export class PerceivedTimings {
     if (message.type !== "event") return;
     const event = message.pld.event;
     if (event === "audio_start") {
+      // A reply still unheard when the next one starts never will be.
+      if (this.reply && !this.reply.heard) this.giveUp(this.reply, at);
       // Replies are spoken one after another, in the order of the questions sent and the user's turns heard.
       const question = this.pending.shift() ?? null;
       this.reply = {
@@ -601,9 +605,16 @@ export class PerceivedTimings {
       this.unclaimed = null;
       if (early && at - early.at < EARLY_ONSET_MS) this.onOnset(early, false);
     } else if (event === "audio_end" && this.reply && this.reply.reply_mid === message.mid && !this.reply.heard) {
-      this.emit({ type: "unheard", mid: this.reply.mid, reply_mid: this.reply.reply_mid, at });
-      this.reply = null;
+      // The sound may still be on its way (the media path can take longer than a short reply lasts): wait a while.
+      const reply = this.reply;
+      reply.timer = setTimeout(() => this.reply === reply && !reply.heard && this.giveUp(reply, performance.now()), UNHEARD_MS);
     }
+  }
+
+  giveUp(reply, at) {
+    clearTimeout(reply.timer);
+    if (this.reply === reply) this.reply = null;
+    this.emit({ type: "unheard", mid: reply.mid, reply_mid: reply.reply_mid, at });
   }
 
   onOnset(onset, fresh = true) {
@@ -616,6 +627,7 @@ export class PerceivedTimings {
       return;
     }
     reply.heard = true;
+    clearTimeout(reply.timer);
     this.reply = null;
     const finish = (delays) =>
       this.emit({
@@ -649,6 +661,7 @@ export class PerceivedTimings {
 
   async stop() {
     this.stopped = true;
+    if (this.reply) clearTimeout(this.reply.timer);
     this.stats?.stop();
     this.video?.stop();
     if (this.detector) await this.detector.stop();
