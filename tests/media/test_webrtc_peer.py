@@ -184,3 +184,28 @@ def test_a_webrtc_data_channel_is_refused_while_a_websocket_client_holds_the_ses
         "code": 4003,
         "msg": "another client is connected to this session",
     }
+
+
+def test_an_interrupt_silences_the_audio_track(server: sim.SimServer) -> None:
+    session = create_session(server)
+    long_text = " ".join(["This reply is long enough to be interrupted."] * 125)  # 1,000 words: 2 s of speech
+
+    async def scenario() -> tuple[int, int]:
+        client, _ = await connect(server, session)
+        try:
+            sent = client.send(chat("m-5", long_text))
+            await wait_for(lambda: client.first_audible_after(sent) is not None, 20, "the speech")
+            interrupted = client.send({"v": 2, "type": "command", "mid": "c-5", "pld": {"cmd": "interrupt"}})
+            await wait_for(lambda: bool(client.events("audio_end")), 20, "audio_end")
+            await wait_for(lambda: client.audio[-1].at_ns > interrupted + 1_500_000_000, 20, "1.5 s more audio")
+            last_loud = max(f.at_ns for f in client.audio if f.peak > AUDIBLE)
+            return interrupted, last_loud
+        finally:
+            await client.close()
+
+    interrupted, last_loud = run(scenario(), timeout=60)
+    truth = server.truth(session["_id"])["messages"]["m-5"]
+    assert truth["interrupted"] is True
+    # The speech would have gone on for 2 s; it stops within the media path's delay of the interrupt.
+    assert last_loud - interrupted < 700_000_000
+    assert truth["media"]["heard"] is True
