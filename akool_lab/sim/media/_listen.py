@@ -42,7 +42,7 @@ MAX_UTTERANCE_MS = 15_000
 SPEECH_RATIO = 4.0
 SPEECH_MIN_RMS = 260.0
 
-_ASR_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="akool-sim-asr")
+_ASR_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="akool-media-asr")
 _decoder: Any = None
 _decoder_lock = threading.Lock()
 

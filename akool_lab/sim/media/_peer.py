@@ -31,7 +31,7 @@ _log = logging.getLogger("akool_lab.sim")
 #: How often the peer checks that its session still runs.
 WATCH_INTERVAL_S = 0.25
 #: Speech is synthesized on a small pool of its own, off the simulator's event loop.
-_SYNTH_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="akool-sim-speech")
+_SYNTH_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="akool-media-speech")
 #: Clips already synthesized (text, speed, lang) -> future: a text said again is ready at once.
 _CLIP_CACHE: dict[tuple[str, float, str | None], concurrent.futures.Future[Any]] = {}
 _CLIP_CACHE_SIZE = 64
