@@ -28,6 +28,7 @@ from akool_lab.sim._faults import FaultPlan, FaultSpecError
 from akool_lab.sim._latency import profile_named
 from akool_lab.sim._state import NS_PER_MS, AvatarUpload, SessionRecord, SessionSettings, SimState, now_ns, percentiles
 from akool_lab.sim._stream import CLOSE_AUTH, CLOSE_BUSY, CLOSE_GONE, StreamConnection
+from akool_lab.sim.media._routes import webrtc_offer
 
 __all__ = ["build_app", "routes"]
 
@@ -833,6 +834,7 @@ def routes() -> list[BaseRoute]:
         Route("/_sim/dialect", sim_dialect, methods=["GET", "POST"]),
         Route("/_sim/sessions/{session_id}/dialect", sim_session_dialect, methods=["GET", "POST"]),
         WebSocketRoute("/_sim/stream/{session_id}", sim_stream),
+        Route("/_sim/sessions/{session_id}/webrtc/offer", webrtc_offer, methods=["POST", "OPTIONS"]),
     ]
 
 

@@ -22,6 +22,7 @@ from akool_lab.redaction import Secret
 from akool_lab.sim._app import build_app
 from akool_lab.sim._dialects import Dialect
 from akool_lab.sim._faults import FaultPlan
+from akool_lab.sim.media._routes import shutdown_media
 
 __all__ = ["SimServer", "resolve_api_key", "resolve_dialect", "start"]
 
@@ -96,6 +97,9 @@ def run_server(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
     loop = asyncio.SelectorEventLoop(PreciseSelector())
     try:
         loop.run_until_complete(server.serve(sockets=sockets))
+        sim_state = getattr(getattr(server.config.app, "state", None), "sim", None)
+        if sim_state is not None:  # the WebRTC peers live on this loop: close them before it goes
+            loop.run_until_complete(shutdown_media(sim_state))
     finally:
         loop.close()
 

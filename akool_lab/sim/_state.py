@@ -11,12 +11,15 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from akool_lab.sim._dialects import TRTC_DEMO_NAMES, Dialect
 from akool_lab.sim._faults import FaultPlan
 from akool_lab.sim._latency import Profile
 from akool_lab.sim._limits import Enforcement, enforcement_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from akool_lab.sim.media._peer import MediaPeer
 
 __all__ = ["CREDITS_PER_MINUTE", "AvatarUpload", "Connection", "SessionRecord", "SimState", "percentiles"]
 
@@ -103,6 +106,7 @@ class SessionRecord:
     closed_ns: int | None = None
     charged: float = 0.0
     connection: Connection | None = None
+    media: MediaPeer | None = None  # the WebRTC peer publishing the avatar's speech and face (the media extra)
     next_reply: int = 0
     next_user: int = 0
     greeted: bool = False

@@ -636,6 +636,8 @@ class StreamConnection:
         reply = _Reply(reply_mid, truth, arrived)
         self._current = reply
         self._speaker_free_ns = audio_end
+        if session.media is not None:  # the avatar's voice on its WebRTC audio track, from audio_start
+            session.media.speak(reply_mid, text, audio_start, audio_end, arrived, truth, settings)
 
         frames = self._chunk_frames(reply_mid, pieces, truth) if echo else []
         for planned, frame in zip(times, frames, strict=False):
@@ -733,6 +735,8 @@ class StreamConnection:
         reply.truth["interrupted"] = True
         reply.truth["interrupted_ms"] = round((now - reply.arrived_ns) / NS_PER_MS, 3)
         self._speaker_free_ns = now
+        if self.session.media is not None:
+            self.session.media.cut(reply.mid, now)
         self._emit_now(self._event("audio_end", reply.mid, interrupted=True), now, self._audio_end_sent(reply))
         self._start_next(now)
 

@@ -1,0 +1,56 @@
+"""End to end in Chromium: a page joins the simulator's WebRTC avatar with a plain RTCPeerConnection, hears and
+sees it, chats over the WebRTC data channel, and times each reply from the media it receives (perceived.js).
+
+Loose limits only: the tight figures are benchmarks (``benchmarks/bench_media.py``: heard_error_p99_ms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright
+
+from akool_lab import sim
+from benchmarks.bench_media import MEDIA_ARGS, measure_heard, serve_pages
+
+pytest.importorskip("aiortc")
+
+
+@pytest.fixture(scope="module")
+def media_browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=list(MEDIA_ARGS))
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def media_page(media_browser: Browser) -> Iterator[Page]:
+    context = media_browser.new_context()
+    context.set_default_timeout(60_000)
+    yield context.new_page()
+    context.close()
+
+
+def test_a_browser_hears_and_sees_the_simulated_avatar_and_times_every_reply(media_page: Page) -> None:
+    with serve_pages() as base, sim.start(profile="fast") as server:
+        result = measure_heard(media_page, base, server, 15)
+        truth = server.truth(result["session_id"])
+    replies = result["replies"]
+    assert len(replies) == 15
+    for reply in replies:
+        # Heard after the avatar said it started (the media path takes time), and well within a second on loopback.
+        assert 0 < reply["media_delay_ms"] < 1000, reply
+        assert reply["ttfa_ms"] < reply["heard_ms"] < 2000, reply
+        # The simulator put the first sample of speech in the track, and knows when.
+        assert reply["truth_first_sample_ms"] is not None, reply
+        assert reply["heard_ms"] > reply["truth_first_sample_ms"] - 5, reply
+        assert reply["jitter_buffer_ms"] is not None and reply["jitter_buffer_ms"] >= 0, reply
+        assert abs(reply["heard_error_ms"]) < 300, reply
+    assert all(truth["messages"][r["mid"]]["media"]["heard"] for r in replies)
+    video = result["summary"]["video"]
+    assert video["firstFrameAt"] is not None
+    assert video["frames"] > 10
+    assert video["motion"] >= 5  # the mouth moved while the avatar spoke
+    stats = result["summary"]["stats"]
+    assert stats["packets_received"] > 0 and stats["jitter_buffer_emitted"] > 0
