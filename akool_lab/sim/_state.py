@@ -11,17 +11,22 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from akool_lab.sim._dialects import TRTC_DEMO_NAMES, Dialect
 from akool_lab.sim._faults import FaultPlan
 from akool_lab.sim._latency import Profile
 from akool_lab.sim._limits import Enforcement, enforcement_for
 
-if TYPE_CHECKING:  # pragma: no cover
-    from akool_lab.sim.media._peer import MediaPeer
-
-__all__ = ["CREDITS_PER_MINUTE", "AvatarUpload", "Connection", "SessionRecord", "SimState", "percentiles"]
+__all__ = [
+    "CREDITS_PER_MINUTE",
+    "AvatarUpload",
+    "Connection",
+    "MediaOutput",
+    "SessionRecord",
+    "SimState",
+    "percentiles",
+]
 
 #: The simulator's price: 1 credit per minute of session duration, charged at create, unused part refunded.
 CREDITS_PER_MINUTE = 1.0
@@ -58,6 +63,32 @@ class Connection(Protocol):
 
     def user_speech(self, text: str) -> str:
         """Play ``text`` as if the user had said it to the avatar; returns the mid of the avatar's answer."""
+
+
+class MediaOutput(Protocol):
+    """What the stream asks of a session's WebRTC media (``media._peer.MediaPeer`` is the one there is).
+
+    Declared here, like :class:`Connection`, so that the state does not import the media package, which imports the
+    state.
+    """
+
+    def speak(
+        self,
+        mid: str,
+        text: str,
+        audio_start_ns: int,
+        audio_end_ns: int,
+        arrived_ns: int,
+        truth: dict[str, Any],
+        settings: SessionSettings,
+    ) -> None:
+        """Plan a reply's speech: its first sample goes into the audio track at ``audio_start_ns``."""
+
+    def cut(self, mid: str, at_ns: int) -> None:
+        """The reply ``mid`` was interrupted: its speech stops at ``at_ns``."""
+
+    async def close(self) -> None:
+        """Stop the tracks and close the peer connection (idempotent)."""
 
 
 @dataclass(slots=True)
@@ -106,7 +137,7 @@ class SessionRecord:
     closed_ns: int | None = None
     charged: float = 0.0
     connection: Connection | None = None
-    media: MediaPeer | None = None  # the WebRTC peer publishing the avatar's speech and face (the media extra)
+    media: MediaOutput | None = None  # the WebRTC peer publishing the avatar's speech and face (the media extra)
     next_reply: int = 0
     next_user: int = 0
     greeted: bool = False
