@@ -17,23 +17,150 @@ import atexit
 import concurrent.futures
 import contextvars
 import logging
+import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from akool_lab.errors import StreamError, TimeoutError
 
-__all__ = ["HANDOFF", "IOLoop", "io_loop"]
+__all__ = ["HANDOFF", "Handoff", "IOLoop", "io_loop", "start_eagerly"]
 
 T = TypeVar("T")
 _log = logging.getLogger("akool_lab.live")
 
-#: Inside a coroutine run by ``IOLoop.run(..., early=True)``: the thread-safe future that its caller blocks on. The
+
+class Handoff:
+    """What a thread blocked in :meth:`IOLoop.run` waits on: one outcome (a value or an exception), set once.
+
+    The waiting thread blocks on a plain lock that the setter releases: one wake-up of the waiter and nothing else,
+    where a ``concurrent.futures.Future`` takes a condition variable and its Python-level bookkeeping on both
+    threads (measured: the difference is about 10 µs of a blocking ``say()``). Set only from the I/O thread.
+    """
+
+    __slots__ = ("_done", "_error", "_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()  # released once, by the outcome
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def done(self) -> bool:
+        """Whether the outcome is set."""
+        return self._done
+
+    def set_result(self, value: Any) -> bool:
+        """Hand ``value`` over; returns False (and changes nothing) when the outcome was already set."""
+        if self._done:
+            return False
+        self._value = value
+        self._done = True
+        self._lock.release()
+        return True
+
+    def set_exception(self, error: BaseException) -> bool:
+        """Hand ``error`` over (the waiter raises it); returns False when the outcome was already set."""
+        if self._done:
+            return False
+        self._error = error
+        self._done = True
+        self._lock.release()
+        return True
+
+    def wait(self, timeout: float | None) -> bool:
+        """Block until the outcome is set or ``timeout`` seconds pass (``None``: no limit); returns whether it is."""
+        return self._lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
+
+    def result(self) -> Any:
+        """The value, or raise the exception (call once :meth:`wait` returned True)."""
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+#: Inside a coroutine run by ``IOLoop.run(..., early=True)``: the :class:`Handoff` that its caller blocks on. The
 #: coroutine may complete it itself (with its own return value, never another) as soon as that value is known, one
 #: loop iteration before returning; it must take it out (``HANDOFF.set(None)``) so that nothing it starts sees it.
-HANDOFF: contextvars.ContextVar[concurrent.futures.Future[Any] | None] = contextvars.ContextVar(
-    "akool_lab_handoff", default=None
-)
+HANDOFF: contextvars.ContextVar[Handoff | None] = contextvars.ContextVar("akool_lab_handoff", default=None)
+
+
+def start_eagerly(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task for ``coro`` whose first step runs now, inside the calling callback on ``loop``, as the current task.
+
+    A task created in a callback first runs one loop iteration later, after a poll of the selector and whatever
+    else is queued. For a blocking ``say()`` that is on the path to the socket: its first step (validate, encode,
+    register, send) needs no waiting, so it now runs at once and the server starts on the message sooner (measured:
+    about 15 µs of the round trip). These are Python 3.12's eager tasks; on 3.11 the same is done by hand (the task
+    is created first, then its coroutine's first step runs as that task, in that task's context); on 3.10 the task
+    simply starts one iteration later. Call it from a plain callback on ``loop``, never from inside a task.
+    """
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg,unused-ignore]
+    if sys.version_info < (3, 11):  # pragma: no cover - no create_task(context=) to share the task's context
+        return loop.create_task(coro)
+    rest = _Rest(coro)
+    context = contextvars.copy_context()
+    task: asyncio.Task[T] = loop.create_task(rest, context=context)  # type: ignore[arg-type,call-arg,unused-ignore]
+    asyncio.tasks._enter_task(loop, task)
+    try:
+        context.run(rest.first_step)
+    finally:
+        asyncio.tasks._leave_task(loop, task)
+    return task
+
+
+class _Rest(Coroutine[Any, Any, Any]):
+    """What is left of a coroutine after :func:`start_eagerly` ran its first step, as the coroutine of its task.
+
+    The task's first ``send`` gets what that step produced (the future it waits on, its value, or its error);
+    after that every ``send``/``throw`` goes straight to the coroutine, so cancellation reaches it as usual.
+    """
+
+    __slots__ = ("_coro", "_outcome", "_state")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._coro = coro
+        self._state = "new"  # -> waiting / returned / raised (after the first step) -> running
+        self._outcome: Any = None
+
+    def first_step(self) -> None:
+        try:
+            self._outcome = self._coro.send(None)
+            self._state = "waiting"
+        except StopIteration as stop:
+            self._outcome, self._state = stop.value, "returned"
+        except BaseException as exc:  # handed to the task's first step, which raises it as the coroutine would
+            self._outcome, self._state = exc, "raised"
+
+    def _take(self) -> Any:
+        state, outcome = self._state, self._outcome
+        self._state, self._outcome = "running", None
+        if state == "returned":
+            raise StopIteration(outcome)
+        if state == "raised":
+            raise outcome
+        return outcome  # what the coroutine awaits (the task waits on it)
+
+    def send(self, value: Any) -> Any:
+        if self._state == "running" or self._state == "new":
+            return self._coro.send(value)
+        return self._take()
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if self._state in ("returned", "raised"):
+            return self._take()  # it already ended: its own outcome stands
+        self._state, self._outcome = "running", None
+        if val is None and tb is None:
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)  # pragma: no cover - the 3-argument form, not used by asyncio
+
+    def close(self) -> None:
+        self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, Any]:  # pragma: no cover - only its task drives it
+        raise TypeError("the rest of an eagerly started coroutine is driven by its task, not awaited")
 
 
 class IOLoop:
@@ -135,44 +262,47 @@ class IOLoop:
         # The coroutine hands its outcome to this thread itself, one loop iteration sooner than
         # run_coroutine_threadsafe's done-callback chain (measured: 99 µs instead of 133 µs per call): this is the
         # path of every blocking say()/ask().
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        handoff = Handoff()
         tasks: list[asyncio.Task[None]] = []
 
         async def runner() -> None:
             try:
                 result = await coro
             except BaseException as exc:
-                if not future.done():
-                    future.set_exception(exc)
+                handoff.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise  # cancellation and interpreter exits keep propagating on the loop
             else:
-                if not future.done():
-                    future.set_result(result)
+                handoff.set_result(result)
 
         def cancel() -> None:
             for task in tasks:
                 task.cancel()
 
+        loop = self.loop
+
+        def start() -> None:
+            # The first step (a say() up to its send) runs right here, not one loop iteration later.
+            tasks.append(start_eagerly(loop, runner()))
+
         if early:
             context = contextvars.copy_context()
-            context.run(HANDOFF.set, future)
+            context.run(HANDOFF.set, handoff)
             # The task copies the context of the callback that creates it (create_task(context=) is 3.11+).
-            self.loop.call_soon_threadsafe(lambda: tasks.append(self.loop.create_task(runner())), context=context)
+            loop.call_soon_threadsafe(start, context=context)
         else:
-            self.loop.call_soon_threadsafe(lambda: tasks.append(self.loop.create_task(runner())))
+            loop.call_soon_threadsafe(start)
         try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            # Since Python 3.11 this is the builtin TimeoutError, which the coroutine's own (more precise)
-            # akool_lab TimeoutError also derives from: re-raise that one as it is.
-            if future.done() and not future.cancelled():
-                raise
-            self.loop.call_soon_threadsafe(cancel)  # after the task's creation: the loop keeps the order
-            raise TimeoutError(what, timeout if timeout is not None else 0.0) from None
+            done = handoff.wait(timeout)
         except KeyboardInterrupt:
-            self.loop.call_soon_threadsafe(cancel)  # Ctrl+C / kernel interrupt: stop the work on the loop too
+            loop.call_soon_threadsafe(cancel)  # Ctrl+C / kernel interrupt: stop the work on the loop too
             raise
+        if not done:
+            loop.call_soon_threadsafe(cancel)  # after the task's creation: the loop keeps the order
+            raise TimeoutError(what, timeout if timeout is not None else 0.0)
+        # The coroutine's own error (an akool_lab TimeoutError says more precisely what it waited for) as it is.
+        result: T = handoff.result()
+        return result
 
     def call_soon(self, fn: Callable[..., object], *args: object) -> None:
         """Call ``fn(*args)`` on the I/O thread soon (thread-safe)."""
