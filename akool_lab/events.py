@@ -110,6 +110,9 @@ class Event:
 
 Listener = Callable[[Event], object]  # the return value is ignored
 
+# An event recorded by Recorder.record_fields, kept as the Event's fields until someone reads it.
+_Row = tuple[str, int, str, "str | None", "str | None", dict[str, Any], float]
+
 
 class Recorder:
     """A thread-safe, append-only store of :class:`Event` records.
@@ -126,7 +129,8 @@ class Recorder:
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
         self._lock = threading.Lock()
-        self._events: list[Event] = list(events)
+        self._events: list[Event | _Row] = list(events)
+        self._built = len(self._events)  # every entry before this index is an Event
         self._listeners: list[Listener] = []
         #: Errors raised by listeners; kept (never swallowed silently) so that callers can inspect them.
         self.listener_errors: list[BaseException] = []
@@ -160,6 +164,18 @@ class Recorder:
         ts = time.perf_counter_ns() if t_ns is None else t_ns
         return self.add(Event(kind, ts, clock, session_id, mid, data))
 
+    def record_fields(
+        self, kind: str, t_ns: int, clock: str, session_id: str | None, mid: str | None, data: dict[str, Any]
+    ) -> None:
+        """:meth:`record` for hot paths (every frame of a live stream): the same event, with ``data`` taken as it is
+        (not copied), and no :class:`Event` object built until it is read, unless a listener wants it now."""
+        if self._listeners:
+            self.add(Event(kind, t_ns, clock, session_id, mid, data))
+            return
+        row = (kind, t_ns, clock, session_id, mid, data, time.time())
+        with self._lock:
+            self._events.append(row)
+
     def extend(self, events: Iterable[Event]) -> None:
         """Append several events (listeners are notified for each)."""
         for event in events:
@@ -183,7 +199,13 @@ class Recorder:
     def events(self) -> list[Event]:
         """A snapshot (a new list) of all events so far, in recording order."""
         with self._lock:
-            return list(self._events)
+            events = self._events
+            for i in range(self._built, len(events)):
+                entry = events[i]
+                if type(entry) is tuple:
+                    events[i] = Event(*entry)
+            self._built = len(events)
+            return list(events)  # type: ignore[arg-type]  # all Events now
 
     def __len__(self) -> int:
         with self._lock:

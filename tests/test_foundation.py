@@ -120,6 +120,33 @@ def test_recorder_is_safe_to_append_from_several_threads() -> None:
     assert len(rec) == 4000 and len(seen) == 4000
 
 
+def test_record_fields_stores_the_same_event_as_record_in_order() -> None:
+    rec = Recorder()
+    rec.record("chat.sent", t_ns=10, session_id="s", mid="m", idx=0)
+    rec.record_fields("chat.recv", 25, "kernel", "s", "m", {"text_chars": 3})
+    rec.record("audio_end", t_ns=30)
+    first, second, _ = rec.events
+    assert (second.kind, second.t_ns, second.clock, second.session_id, second.mid) == (
+        "chat.recv",
+        25,
+        "kernel",
+        "s",
+        "m",
+    )
+    assert dict(second.data) == {"text_chars": 3} and second.wall >= first.wall
+    assert [e.kind for e in rec] == ["chat.sent", "chat.recv", "audio_end"] and len(rec) == 3
+    assert rec.filter("chat.recv", mid="m") == [second] and rec.events[1] is second  # built once
+
+
+def test_record_fields_hands_listeners_an_event_at_once() -> None:
+    rec = Recorder()
+    seen: list[Event] = []
+    rec.subscribe(seen.append)
+    rec.record_fields("audio_start", 5, "browser:1", None, "r1", {})
+    assert [(e.kind, e.t_ns, e.clock, e.mid) for e in seen] == [("audio_start", 5, "browser:1", "r1")]
+    assert rec.events == seen
+
+
 def test_a_failing_listener_is_kept_not_swallowed_and_does_not_stop_recording() -> None:
     rec = Recorder()
 

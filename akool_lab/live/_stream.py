@@ -13,7 +13,6 @@ events and callbacks, and wakes the machine at its next deadline with one ``loop
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import time
@@ -34,7 +33,7 @@ from akool_lab.errors import (
 )
 from akool_lab.events import EventKind, Recorder
 from akool_lab.live._llm import ChatTurn, SentenceSplitter, llm_pieces, now_ns
-from akool_lab.live._loop import HANDOFF, IOLoop, io_loop
+from akool_lab.live._loop import HANDOFF, Handoff, IOLoop, io_loop
 from akool_lab.transport import Frame, Transport
 from akool_lab.types import Ack, Reply, TranscriptEntry, default_reply_timeout, derive_timings
 
@@ -61,7 +60,7 @@ class _Message:
     timeout: float
     on_piece: Callable[[str | None], None] | None = None  # for stream()
     error: BaseException | None = None  # the exception its caller gets, when one is already known
-    handoff: concurrent.futures.Future[Any] | None = None  # a blocked caller's future, completed directly
+    handoff: Handoff | None = None  # what a blocked caller waits on, completed directly
 
 
 @dataclass(eq=False, repr=False)  # cheap default repr
@@ -320,8 +319,12 @@ class AvatarStream:
         **data: Any,
     ) -> None:
         # A timestamp given by the transport is on its clock; one taken here (t_ns None) is the kernel's.
-        clock = clock_override or (self._transport.clock if t_ns is not None else "kernel")
-        self.recorder.record(kind, t_ns=t_ns, clock=clock, session_id=self.session_id, mid=mid, **data)
+        if t_ns is None:
+            t_ns = _perf_ns()
+            clock = clock_override or "kernel"
+        else:
+            clock = clock_override or self._transport.clock
+        self.recorder.record_fields(kind, t_ns, clock, self.session_id, mid, data)
 
     # ------------------------------------------------------------------ public API
 
@@ -528,15 +531,16 @@ class AvatarStream:
             )
             self._messages[mid] = message
             self.transcript.append(TranscriptEntry("you", text, mid, time.time(), done=True))
-            self._reschedule()
             assert self._send_lock is not None
             if len(chunks) == 1 and self._queue.empty() and not self._send_lock.locked():
                 # Nothing queued and nothing being sent: a one-chunk message goes from here, sparing the send loop's
                 # wake-up (one loop iteration). (If its caller gives up while it waits for its pacing slot, it is
                 # simply not sent; a longer message goes through the send loop, which never sends half of one.)
+                # Its deadline's timer is armed once it is sent (by _send_message), off the path to the socket.
                 async with self._send_lock:
                     await self._send_message(message)
             else:
+                self._reschedule()  # its deadline runs while it waits in the queue
                 self._queue.put_nowait(message)
         try:
             return await message.future
@@ -589,7 +593,11 @@ class AvatarStream:
         sent = 0
         try:
             for chunk in job.chunks:
-                await self._pace(len(chunk))
+                if not self._transport.paces_itself:
+                    delay_ns = self._pacer.delay_for(len(chunk), _perf_ns())
+                    if delay_ns > 0:
+                        self._reschedule()  # the message's deadline runs while it waits for its slot
+                        await asyncio.sleep(delay_ns / 1e9)
                 if conv.is_interrupted(job.mid):
                     break  # interrupt() came while pacing: the rest of this message is not sent
                 t_ns = await self._send_when_linked(chunk, retry=sent == 0)
@@ -990,11 +998,11 @@ class AvatarStream:
         elif result.timed_out and not reply.text:
             future.set_exception(TimeoutError(f"the reply to {message.intent}({message.mid})", message.timeout))
         elif reply.complete or reply.interrupted:
-            future.set_result(reply)
             if message.handoff is not None:
-                # The blocked caller gets its reply now, not after the coroutines return it (a loop iteration later).
-                with contextlib.suppress(concurrent.futures.InvalidStateError):
-                    message.handoff.set_result(reply)
+                # The blocked caller gets its reply now, not after the coroutines return it (a loop iteration later):
+                # first, so that its thread wakes up while this one finishes.
+                message.handoff.set_result(reply)
+            future.set_result(reply)
             self._emit("reply", reply)
         else:
             future.set_exception(

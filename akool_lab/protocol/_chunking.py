@@ -16,6 +16,7 @@ text's bytes. Here the exact cost is known, so each chunk is filled to the budge
 from __future__ import annotations
 
 import re
+from json.encoder import encode_basestring as _json_string
 
 from akool_lab.errors import ValidationError
 from akool_lab.protocol._codec import dumps, new_mid
@@ -107,7 +108,8 @@ def encode_chat(text: str, mid: str | None = None, budget: ProviderBudget = WEBS
     except UnicodeEncodeError:
         raise ValidationError("text", "contains a lone surrogate, which UTF-8 cannot carry") from None
     escaped, long_escapes = _escape(raw)
-    return _Chunker(escaped, long_escapes, _head(dumps(mid)), budget.max_message_bytes).run()
+    # What dumps(mid) returns for a string, without building a JSONEncoder (the cost of a whole one-chunk encode).
+    return _Chunker(escaped, long_escapes, _head(_json_string(mid).encode("utf-8")), budget.max_message_bytes).run()
 
 
 class _Chunker:

@@ -613,7 +613,7 @@ class Conversation:
         :class:`Ignored`.
         """
         self._stamp = now if stamp is None else stamp
-        if isinstance(frame, bytes | bytearray | memoryview | str):
+        if type(frame) is bytes or isinstance(frame, bytes | bytearray | memoryview | str):
             try:
                 message = decode(frame)
             except ProtocolError as exc:
@@ -622,7 +622,9 @@ class Conversation:
         else:
             message = frame
         events: list[ConversationEvent] = []
-        if isinstance(message, ChatChunk):
+        if type(message) is ServerEvent:  # two frames of every reply are audio events
+            self._on_event(message, now, events)
+        elif isinstance(message, ChatChunk):
             if message.sender == "user":
                 self._on_user(message, now, events)
             else:

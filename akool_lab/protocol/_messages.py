@@ -150,7 +150,7 @@ class ServerEvent:
         _check_mid(self.mid, optional=True)
         if not isinstance(self.name, str) or not self.name:
             raise ValidationError("name", f"must be a non-empty string, got {self.name!r}")
-        if not isinstance(self.pld, Mapping):
+        if type(self.pld) is not dict and not isinstance(self.pld, Mapping):  # (the ABC check is slow: dict first)
             raise ValidationError("pld", f"must be a mapping, got {type(self.pld).__name__}")
         if self.pld.get("event", self.name) != self.name:
             raise ValidationError("pld.event", f"{self.pld.get('event')!r} differs from name {self.name!r}")

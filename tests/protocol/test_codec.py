@@ -51,6 +51,40 @@ def test_a_json_array_is_a_protocol_error() -> None:
         decode("[1, 2]")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        ' \n{"v":2,"type":"event","pld":{"event":"audio_end"}}\t ',  # whitespace around the object
+        '{"v":2,"type":"event","mid":"r","pld":{"event":"audio_start","x":[1,2.5,null,true]}}',
+        '{"v":2,"type":"chat","mid":"r","idx":0,"pld":{"text":"\\ud83d"}}',  # a lone surrogate escape
+        '{"v":2,"type":"event","pld":{"event":"x","n":NaN}}',  # json.loads accepts NaN, so do we
+    ],
+)
+def test_decode_reads_exactly_what_json_loads_reads(text: str) -> None:
+    assert decode(text) == decode(text.encode()) == _from_loads(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"v":2,"type":"event","pld":{"event":"a"}} {"v":2}',  # extra data
+        '\ufeff{"v":2,"type":"event","pld":{"event":"a"}}',  # a byte order mark
+        '{"v":2,"type":"event","pld":{"event":"a"}',  # truncated
+        "",
+    ],
+)
+def test_decode_refuses_exactly_what_json_loads_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ProtocolError, match="not JSON"):
+        decode(text)
+
+
+def _from_loads(obj: Any) -> Message:
+    # What decode made of the same object before it scanned frames itself: json.loads, then the same reading.
+    return decode(json.dumps(obj, allow_nan=True))
+
+
 def test_deeply_nested_json_is_a_protocol_error_not_a_recursion_error() -> None:
     with pytest.raises(ProtocolError):
         decode("[" * 100_000 + "]" * 100_000)
