@@ -13,6 +13,10 @@
 const BATCH_MS = 10; // received frames and send confirmations go back to Python at most this often
 const CREDENTIALS_TIMEOUT_MS = 30_000; // the kernel must answer a join request within this (it may be busy)
 const MAX_CAPTION = 300;
+const ICE_GATHERING_TIMEOUT_MS = 10_000; // the simulator takes no trickled candidates: the offer waits for all
+const SIM_OFFER_TIMEOUT_MS = 30_000; // the simulator answers an offer within this (it may be busy)
+
+// This module is served after perceived.js (stage.py joins both into one module): PerceivedTimings is its class.
 
 // ------------------------------------------------------------------------------------------------ page identity
 
@@ -130,6 +134,16 @@ function pickExport(module, name, looksRight) {
     if (candidate && looksRight(candidate)) return candidate;
   }
   throw new Error(`the module has no usable ${name} export`);
+}
+
+// The mid of a chat message's last chunk (fin: true), or null for anything else: its send starts heard_ms.
+function lastChunkMid(bytes) {
+  try {
+    const message = JSON.parse(new TextDecoder().decode(bytes));
+    return message && message.type === "chat" && message.fin === true && message.mid ? message.mid : null;
+  } catch {
+    return null;
+  }
 }
 
 class StageFailure extends Error {
@@ -667,13 +681,25 @@ class StageController {
     this.mic = null; // {track, muted, device} while the microphone is on
     this.turn = null; // the user's current spoken turn (see watch())
     this.lastCause = "";
+    this.perceived = null; // PerceivedTimings while a room (or the simulator's media) is on
+    this.perceivedEvents = []; // its raw events, sent to Python in batches like the frames
+    this.sim = null; // the simulator's WebRTC peer: {pc}
+    this.videos = new Set(); // each view's <video> (the first one is watched for frames)
     this.onCustom = (content, buffers) => this.handle(content || {}, buffers || []);
     model.on("msg:custom", this.onCustom);
+    // On the simulator, ask Python for its media (it also sends them when a stream is attached later).
+    this.onSimulated = () => {
+      if (this.model.get("simulated") && this.model.get("provider") === "simulator") this.model.send({ type: "sim-media-request", page_id: this.page });
+    };
+    model.on("change:provider", this.onSimulated);
+    this.onSimulated();
   }
 
   dispose() {
     this.model.off("msg:custom", this.onCustom);
+    this.model.off("change:provider", this.onSimulated);
     if (this.room || this.joining) this.leave("the widget was removed", { tell: false });
+    this.closeSimMedia();
   }
 
   set(changes) {
@@ -696,6 +722,15 @@ class StageController {
       this.enqueue(content.seq, buffers[0]);
     } else if (content.type === "leave") {
       this.leave("closed from Python", { tell: false });
+    } else if (content.type === "sim-media") {
+      this.connectSimMedia(content).catch((error) => this.problem("sim-media-failed", `the simulator's media: ${errorText(error)}`));
+    } else if (content.type === "sim-media-stop") {
+      this.closeSimMedia();
+    } else if (content.type === "sim-sent") {
+      // The simulator's data channel runs in the kernel: its sends and messages are relayed, stamped on arrival.
+      this.perceived?.sent(content.mid, performance.now());
+    } else if (content.type === "sim-message") {
+      this.perceived?.received(content.message, performance.now());
     }
   }
 
@@ -731,6 +766,7 @@ class StageController {
       const credentials = message.credentials || {};
       this.secrets = [credentials.token, credentials.user_sig].filter(Boolean);
       this.pacer = new Pacer(this.model.get("budget"));
+      this.startPerceived();
       const hooks = {
         onMessage: (bytes, sender) => current() && this.received(bytes, sender),
         onTrack: (kind, track, sdkTrack) => current() && this.addTrack(kind, track, sdkTrack),
@@ -828,6 +864,7 @@ class StageController {
     this.failQueued("the stage left the room");
     this.flush();
     await this.stopMic();
+    await this.stopPerceived();
     this.set({ connection_state: "left", speaking: false, notice: "", audio_blocked: false });
     if (tell) this.model.send({ type: "left", page_id: this.page, reason });
     if (room) {
@@ -852,6 +889,7 @@ class StageController {
     this.failQueued(message);
     this.flush();
     this.stopMic();
+    this.stopPerceived();
     this.set({ connection_state: "failed", error: message, error_kind: kind, speaking: false, notice: "" });
     this.model.send({ type: "failed", page_id: this.page, kind, message });
     this.clearTracks(); // the room is gone: no frozen last frame of the avatar
@@ -1008,12 +1046,125 @@ class StageController {
 
   // -- media
 
-  addTrack(kind, track, sdkTrack) {
+  // `receiver`: the track's RTCRtpReceiver when known (the simulator; LiveKit's RemoteAudioTrack.receiver), for the
+  // browser's receive statistics; Agora and TRTC do not expose it.
+  addTrack(kind, track, sdkTrack, receiver = null) {
     if (!this.mediaStream || !track) return;
     this.removeTracks(kind);
     this.mediaStream.addTrack(track);
     this.sdkTracks[kind] = sdkTrack || null;
     for (const refresh of this.views) refresh();
+    this.watchTrack(kind, track, receiver || (typeof sdkTrack?.receiver?.getStats === "function" ? sdkTrack.receiver : null));
+  }
+
+  // -- perceived timings (perceived.js): from the media as this page receives and plays it
+
+  startPerceived() {
+    if (this.perceived || typeof PerceivedTimings !== "function") return;
+    this.perceived = new PerceivedTimings({
+      emit: (event) => {
+        this.perceivedEvents.push(event);
+        this.scheduleFlush();
+      },
+    });
+  }
+
+  async stopPerceived() {
+    const perceived = this.perceived;
+    this.perceived = null;
+    if (!perceived) return;
+    try {
+      await perceived.stop();
+    } catch (error) {
+      console.warn("akool_lab stage: stopping the perceived timings failed:", errorText(error));
+    }
+    this.flush();
+  }
+
+  watchTrack(kind, track, receiver) {
+    const perceived = this.perceived;
+    if (!perceived) return;
+    if (kind === "audio") {
+      perceived.attachAudio(track, receiver).catch((error) =>
+        this.problem("perceived-failed", `the onset detector could not start on the avatar's audio: ${errorText(error)}`),
+      );
+    } else if (kind === "video") {
+      // The <video> that shows it: TRTC plays into its own view; otherwise each view's (the first is watched).
+      const deadline = performance.now() + 10_000;
+      const find = () => {
+        if (this.perceived !== perceived) return;
+        const video = this.trtcElement?.querySelector("video") || [...this.videos][0];
+        if (video) perceived.attachVideo(video);
+        else if (performance.now() < deadline) setTimeout(find, 100);
+      };
+      find();
+    }
+  }
+
+  // -- the simulator's media: its avatar as a WebRTC peer (the data channel stays on the kernel's WebSocket)
+
+  async connectSimMedia({ offer_url: offerUrl, token }) {
+    if (this.sim && this.sim.offerUrl === offerUrl) return; // already connected (asked, and pushed on attach)
+    await this.closeSimMedia();
+    if (typeof RTCPeerConnection !== "function") {
+      this.set({ notice: "this browser has no WebRTC: the simulated avatar is drawn instead" });
+      return;
+    }
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    const sim = { pc, offerUrl };
+    this.sim = sim;
+    this.startPerceived();
+    const mine = () => this.sim === sim;
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.ontrack = (event) => mine() && this.addTrack(event.track.kind, event.track, null, event.receiver);
+    pc.onconnectionstatechange = () => {
+      if (mine() && pc.connectionState === "failed") this.problem("sim-media-failed", "the simulator's media connection failed");
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    const deadline = performance.now() + ICE_GATHERING_TIMEOUT_MS;
+    while (pc.iceGatheringState !== "complete") {
+      if (!mine()) return;
+      if (performance.now() > deadline) throw new Error(`ICE gathering did not complete within ${ICE_GATHERING_TIMEOUT_MS / 1000} s`);
+      await sleep(20);
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), SIM_OFFER_TIMEOUT_MS);
+    let response;
+    let body = null;
+    try {
+      response = await fetch(offerUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp, token }),
+        signal: controller.signal,
+      });
+      body = await response.json().catch(() => null);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!mine()) return;
+    if (body?.code === 1500) {
+      // The media extra is not installed: the drawn face stands in, and the stage says why.
+      this.set({ notice: `no simulated media: ${body.msg}` });
+      this.event("stage.sim-media", { state: "unavailable", message: String(body.msg || "") });
+      await this.closeSimMedia();
+      return;
+    }
+    if (!response.ok || body?.code !== 1000 || !body?.data?.sdp) {
+      throw new Error(`the simulator refused the offer (HTTP ${response.status}, code ${body?.code}: ${body?.msg || "no message"})`);
+    }
+    await pc.setRemoteDescription(body.data);
+    this.event("stage.sim-media", { state: "connected" });
+  }
+
+  async closeSimMedia() {
+    const sim = this.sim;
+    this.sim = null;
+    if (!sim) return;
+    sim.pc.close();
+    await this.stopPerceived();
+    this.clearTracks();
   }
 
   removeTracks(kind) {
@@ -1066,6 +1217,8 @@ class StageController {
         try {
           const sentAt = await this.room.send(item.bytes); // a number when the adapter had to hold it back
           this.acks.push([item.seq, typeof sentAt === "number" ? sentAt : t]);
+          const last = lastChunkMid(item.bytes);
+          if (last !== null) this.perceived?.sent(last, typeof sentAt === "number" ? sentAt : t);
           this.scheduleFlush();
         } catch (error) {
           this.model.send({ type: "send-failed", page_id: this.page, seq: item.seq, error: scrub(errorText(error), this.secrets) });
@@ -1113,6 +1266,9 @@ class StageController {
       this.frames = { t: [], buffers: [] };
       this.model.send({ type: "frames", page_id: this.page, t }, undefined, buffers);
     }
+    if (this.perceivedEvents.length) {
+      this.model.send({ type: "perceived", page_id: this.page, events: this.perceivedEvents.splice(0) });
+    }
   }
 
   // The speaking light and captions follow the avatar's own messages (AKOOL_API.md 5.4, 5.6); the user's spoken
@@ -1126,6 +1282,7 @@ class StageController {
       return; // not JSON: nothing to show
     }
     if (!message || message.v !== 2) return;
+    this.perceived?.received(message, t);
     const pld = message.pld || {};
     if (message.type === "event" && pld.event === "audio_start") {
       this.set({ speaking: true });
@@ -1336,6 +1493,7 @@ function render({ model, el }) {
     if (hasVideo) play();
     if (controller?.trtcElement && controller.trtcElement.parentNode !== screen) screen.append(controller.trtcElement);
     root.dataset.video = hasVideo ? "true" : "false";
+    refresh(); // on the simulator, its real video replaces the drawn face
   }
 
   function refreshDevices() {
@@ -1371,8 +1529,11 @@ function render({ model, el }) {
     join.disabled = !model.get("provider");
     join.textContent = connection === "failed" || connection === "left" ? "Join again" : "Join";
     leave.hidden = simulated || !live;
-    canvas.hidden = !simulated;
-    video.hidden = simulated;
+    // The simulator's WebRTC media (when the media extra is installed) shows its real video instead of the face.
+    const simVideo = simulated && Boolean(controller?.sim && controller.mediaStream?.getVideoTracks().length);
+    root.dataset.simMedia = simVideo ? "true" : "false";
+    canvas.hidden = !simulated || simVideo;
+    video.hidden = simulated && !simVideo;
     overlay.textContent = simulated || connection === "connected" ? "" : STATE_TEXT[connection] || connection;
     startAudio.hidden = !model.get("audio_blocked");
     const mic = model.get("mic_state") || "off";
@@ -1423,6 +1584,7 @@ function render({ model, el }) {
     "background_url", "note", "notice", "audio_blocked", "mic_state", "mic_devices", "mic_device", "network"];
   for (const name of names) model.on(`change:${name}`, refresh);
   controller?.views.add(refreshVideo);
+  controller?.videos.add(video);
   refresh();
   refreshVideo();
 
@@ -1440,6 +1602,7 @@ function render({ model, el }) {
     cancelAnimationFrame(frame);
     for (const name of names) model.off(`change:${name}`, refresh);
     controller?.views.delete(refreshVideo);
+    controller?.videos.delete(video);
     for (const track of attached) track.detach(video);
   };
 }
