@@ -268,3 +268,23 @@ def test_the_join_timeout_must_be_a_sensible_number_of_seconds(timeout: Any) -> 
 def test_the_join_timeout_defaults_to_20_s_and_is_synced() -> None:
     assert Stage(session("agora", AGORA)).join_timeout == 20.0
     assert Stage(session("agora", AGORA), join_timeout=5).get_state()["join_timeout"] == 5.0
+
+
+def test_perceived_events_are_recorded_on_the_page_clock_and_give_a_messages_heard_ms() -> None:
+    from akool_lab.metrics import message_timings, perceived_timings
+
+    stage = Stage(session("agora", AGORA))
+    capture(stage)
+    heard = {"type": "heard", "mid": "m-1", "reply_mid": "r-1", "at": 1520.5, "sent_at": 1000.0,
+             "audio_start_at": 1400.0, "onset_at": 1520.5, "heard_ms": 520.5, "media_delay_ms": 120.5,
+             "jitter_buffer_ms": 30.0, "playout_delay_ms": None}  # fmt: skip
+    frame = {"type": "first_frame", "at": 900.0, "width": 640, "height": 480}
+    stage._handle_custom_msg({"type": "perceived", "page_id": "page-9", "events": [frame, heard, "junk"]}, [])
+
+    recorded = list(stage.recorder)
+    assert [e.kind for e in recorded] == ["perceived.first_frame", "perceived.heard"]
+    assert {e.clock for e in recorded} == {"browser:page-9"}
+    assert recorded[1].t_ns == 1_520_500_000 and recorded[1].mid == "m-1"
+    assert recorded[0].data["width"] == 640 and "at" not in recorded[0].data
+    assert perceived_timings(stage.recorder)["m-1"]["heard_ms"] == 520.5
+    assert message_timings(stage.recorder) == []  # no message was sent on this recorder: nothing is invented
