@@ -73,3 +73,16 @@ def test_the_first_page_that_heard_a_reply_is_kept() -> None:
         ev("perceived.heard", 9000, mid="m1", clock=other, **{**HEARD, "heard_ms": 999.0}),
     ]
     assert perceived_timings(events)["m1"]["heard_ms"] == 520.0
+
+
+def test_the_default_report_metrics_gain_heard_ms_and_media_delay_ms_only_when_measured() -> None:
+    from akool_lab.metrics import measured_metrics
+
+    heard = message_timings(
+        Recorder([*_kernel_message("m1", 1000), ev("perceived.heard", 5520, mid="m1", clock=BROWSER, **HEARD)])
+    )
+    unheard = message_timings(Recorder(_kernel_message("m1", 1000)))
+    assert measured_metrics(heard)[-2:] == ("heard_ms", "media_delay_ms")
+    assert "ttfa_ms" in measured_metrics(heard)
+    assert not {"heard_ms", "media_delay_ms"} & set(measured_metrics(unheard))
+    assert measured_metrics(heard, ("ttfr_ms",)) == ("ttfr_ms",)  # an explicit choice is kept as it is
