@@ -34,6 +34,21 @@ What the browser sees besides the data channel reaches Python as raw events on t
 ``stage.autoplay-blocked``, ``stage.network`` (the provider's statistics every 2 s: ``rtt_ms``, loss, bitrate,
 ``fps``, jitter buffer delay where the SDK reports it), ``stage.mic`` and the user's spoken turns
 (``user_turn.transcript``, ``user_turn.first_reply``, ``user_turn.audio_start``; see :meth:`Stage.user_turns`).
+
+Perceived timings (``perceived.js``, served in one module with ``stage.js``): from the avatar's audio and video as
+the page receives and plays them, ``perceived.<type>`` events on the same clock: ``first_frame``, ``freeze``,
+``stall``, ``onset``/``offset`` (the first audible sample of speech, and silence again), ``audio_stats`` (the
+browser's receive statistics, where the SDK exposes the track's receiver), and per reply ``heard`` (``heard_ms``:
+the message's last chunk sent to its reply's first audible sample; ``media_delay_ms``: the reply's ``audio_start``
+arriving to it; ``jitter_buffer_ms``, ``playout_delay_ms``) or ``unheard``. :meth:`Stage.heard` and
+``akool_lab.metrics.message_timings`` (``MessageRecord.heard_ms``) read them; the latency panel shows ``heard_ms``
+next to ``ttfa_ms``.
+
+On the embedded simulator with the media extra (``pip install 'akool-lab[media]'``, part of ``lab``), the stage
+also joins the simulated avatar's WebRTC peer (receive-only; the data channel stays on the kernel's WebSocket) and
+shows its real video and plays its speech instead of the drawn face; the kernel relays each message's last chunk
+going out and the avatar's audio events to the page, which stamps them on arrival (so there ``heard_ms`` leaves out
+the relay's own delay, a few ms on one machine). Without the extra the stage says so and draws the face.
 """
 
 from __future__ import annotations
@@ -310,6 +325,16 @@ class Stage(anywidget.AnyWidget):
             elif event.kind == "user_turn.audio_start":
                 turn["audio_start_ms"] = event.data.get("ms")
         return list(turns.values())
+
+    def heard(self) -> dict[str, dict[str, Any]]:
+        """What the browser heard of each reply, per message ``mid`` (see ``akool_lab.metrics.perceived_timings``).
+
+        Each has ``heard_ms``, ``media_delay_ms``, ``jitter_buffer_ms``, ``playout_delay_ms``, ``reply_mid`` and
+        ``clock`` (``browser:<page id>``): every value is a difference on the browser's own clock.
+        """
+        from akool_lab.metrics import perceived_timings
+
+        return perceived_timings(self._browser_events())
 
     def user_turn_summary(self) -> dict[str, dict[str, float]]:
         """Percentiles of :meth:`user_turns`, per step: ``{"first_reply_ms": {"n", "min", "p50", "p90", "max"}, ...}``.

@@ -78,6 +78,10 @@ def test_the_stage_shows_the_simulators_video_and_a_message_gets_its_heard_ms(
     expect(root).to_have_attribute("data-sim-media", "true", timeout=60_000)
     expect(stage.locator("video.akool-stage__video")).to_be_visible()
     expect(stage.locator("canvas.akool-stage__face")).to_be_hidden()
+    # Its speech plays: the <video> holds the avatar's audio track too, unmuted and playing.
+    playing = "(el) => { const v = el.querySelector('video.akool-stage__video'); return !v.paused && !v.muted && "
+    playing += "v.srcObject instanceof MediaStream && v.srcObject.getAudioTracks().length === 1 }"
+    page.wait_for_function(f"() => ({playing})(document.querySelector('.stage-sim-media'))", timeout=60_000)
     wait_in_kernel(page, run.path, "len(stage.recorder.filter('perceived.first_frame')) > 0", timeout=60)
     frame = run_in_kernel(page, run.path, "print(stage.recorder.filter('perceived.first_frame')[0].clock)").strip()
     assert frame.startswith("browser:")
@@ -100,4 +104,6 @@ def test_the_stage_shows_the_simulators_video_and_a_message_gets_its_heard_ms(
     assert 0 < media_delay_ms < 3000
     assert 0 < heard_ms < 20_000
     assert ttfa_ms > 0
+    assert run_in_kernel(page, run.path, f"print(stage.heard()[{mid!r}]['heard_ms'])").strip() == out[1]
+    print(f"ttfa_ms={ttfa_ms:.1f} heard_ms={heard_ms:.1f} media_delay_ms={media_delay_ms:.1f}")
     run_in_kernel(page, run.path, "live.close()")

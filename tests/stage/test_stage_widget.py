@@ -287,4 +287,5 @@ def test_perceived_events_are_recorded_on_the_page_clock_and_give_a_messages_hea
     assert recorded[1].t_ns == 1_520_500_000 and recorded[1].mid == "m-1"
     assert recorded[0].data["width"] == 640 and "at" not in recorded[0].data
     assert perceived_timings(stage.recorder)["m-1"]["heard_ms"] == 520.5
+    assert stage.heard()["m-1"]["media_delay_ms"] == 120.5
     assert message_timings(stage.recorder) == []  # no message was sent on this recorder: nothing is invented
