@@ -107,3 +107,31 @@ def test_the_stage_shows_the_simulators_video_and_a_message_gets_its_heard_ms(
     assert run_in_kernel(page, run.path, f"print(stage.heard()[{mid!r}]['heard_ms'])").strip() == out[1]
     print(f"ttfa_ms={ttfa_ms:.1f} heard_ms={heard_ms:.1f} media_delay_ms={media_delay_ms:.1f}")
     run_in_kernel(page, run.path, "live.close()")
+
+
+# The same, on a simulator whose media extra cannot load (aiortc is blocked from importing in the kernel).
+SETUP_WITHOUT_MEDIA = (
+    "import sys\nsys.modules['aiortc'] = None  # as if the media extra were not installed\n"
+    + SETUP.replace('add_class("stage-sim-media")', 'add_class("stage-sim-nomedia")')
+)
+
+
+def test_without_the_media_extra_the_stage_says_so_and_draws_the_face(
+    media_page: Page, jupyter_server: JupyterServer, tmp_path: Path
+) -> None:
+    page = media_page
+    notebook = write_notebook(tmp_path / "stage-sim-nomedia.ipynb", [SETUP_WITHOUT_MEDIA, "stage"])
+    run = open_and_run_notebook(page, jupyter_server, notebook, timeout=180)
+    stage = widget_locator(page, "stage-sim-nomedia", timeout=60)
+    root = stage.locator(".akool-stage")
+    notice = stage.locator(".akool-stage__notice")
+    expect(notice).to_contain_text("no simulated media", timeout=60_000)
+    expect(notice).to_contain_text("media extra")
+    expect(root).to_have_attribute("data-sim-media", "false")
+    expect(stage.locator("canvas.akool-stage__face")).to_be_visible()
+    expect(stage.locator(".akool-stage__error")).to_be_hidden()  # a notice, not a failure
+    wait_in_kernel(page, run.path, "len(stage.recorder.filter('stage.sim-media')) > 0", timeout=30)
+    out = run_in_kernel(page, run.path, "print(stage.recorder.filter('stage.sim-media')[0].data['state'])")
+    assert out.strip() == "unavailable"
+    assert not run_in_kernel(page, run.path, "print(stage.errors)").strip().strip("[]")
+    run_in_kernel(page, run.path, "live.close()")
