@@ -135,3 +135,67 @@ def test_without_the_media_extra_the_stage_says_so_and_draws_the_face(
     assert out.strip() == "unavailable"
     assert not run_in_kernel(page, run.path, "print(stage.errors)").strip().strip("[]")
     run_in_kernel(page, run.path, "live.close()")
+
+
+SAID = "hello avatar what is the weather like today"
+
+
+@pytest.fixture(scope="module")
+def talking_browser(
+    playwright: Playwright, chromium_executable: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Browser]:
+    import wave
+
+    import numpy as np
+
+    pytest.importorskip("pocketsphinx")
+    from akool_lab.sim.media._speech_audio import SAMPLE_RATE, synthesize
+
+    # Chromium's fake microphone plays this file: a second of silence, the sentence, then silence for the turn to end.
+    samples = synthesize(SAID).samples
+    audio = np.concatenate([np.zeros(SAMPLE_RATE, np.int16), samples, np.zeros(4 * SAMPLE_RATE, np.int16)])
+    path = tmp_path_factory.mktemp("voice") / "said.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(audio.tobytes())
+    args = [*CHROMIUM_ARGS, *MEDIA_FLAGS, f"--use-file-for-fake-audio-capture={path}"]
+    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=args)
+    yield browser
+    browser.close()
+
+
+def test_talking_into_the_stages_microphone_on_the_simulator_gives_a_transcript_and_a_heard_reply(
+    talking_browser: Browser, jupyter_server: JupyterServer, tmp_path: Path
+) -> None:
+    context = talking_browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        setup = SETUP.replace("mode_type=1", "mode_type=2").replace("mode=1", "mode=2")
+        setup = setup.replace('add_class("stage-sim-media")', 'add_class("stage-sim-voice")')
+        notebook = write_notebook(tmp_path / "stage-sim-voice.ipynb", [setup, "stage"])
+        run = open_and_run_notebook(page, jupyter_server, notebook, timeout=180)
+        stage = widget_locator(page, "stage-sim-voice", timeout=60)
+        root = stage.locator(".akool-stage")
+        expect(root).to_have_attribute("data-sim-media", "true", timeout=60_000)
+        stage.locator(".akool-stage__mic-toggle").click()
+        expect(root).to_have_attribute("data-mic", "on", timeout=30_000)
+        heard_user_turn = "any(e.data.get('user_heard_ms') is not None for e in live.avatar_stream.recorder.filter('perceived.heard'))"
+        wait_in_kernel(page, run.path, heard_user_turn, timeout=90)
+        out = run_in_kernel(
+            page,
+            run.path,
+            "said = [t.text for t in live.transcript if t.role == 'user']\n"
+            "[h] = [e for e in live.avatar_stream.recorder.filter('perceived.heard') if e.data.get('user_heard_ms') is not None][:1]\n"
+            "print(repr(' '.join(said)), h.data['user_heard_ms'], h.data['media_delay_ms'])",
+        )
+        text, user_heard_ms, media_delay_ms = out.rsplit(maxsplit=2)
+        assert text.strip("'\"").strip(), "the simulator transcribed the user's speech"
+        assert 0 < float(user_heard_ms) < 20_000 and 0 < float(media_delay_ms) < 3000
+        print(f"user_heard_ms={float(user_heard_ms):.1f} media_delay_ms={float(media_delay_ms):.1f} said={text}")
+        run_in_kernel(page, run.path, "live.close()")
+    finally:
+        context.close()
+        jupyter_server.shutdown_kernels()

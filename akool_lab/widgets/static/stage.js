@@ -683,7 +683,8 @@ class StageController {
     this.lastCause = "";
     this.perceived = null; // PerceivedTimings while a room (or the simulator's media) is on
     this.perceivedEvents = []; // its raw events, sent to Python in batches like the frames
-    this.sim = null; // the simulator's WebRTC peer: {pc}
+    this.sim = null; // the simulator's WebRTC peer: {pc, offerUrl, token, room: {mic}}
+    this.simMicTrack = null; // the microphone sent to the simulator: {track, meter}
     this.videos = new Set(); // each view's <video> (the first one is watched for frames)
     this.onCustom = (content, buffers) => this.handle(content || {}, buffers || []);
     model.on("msg:custom", this.onCustom);
@@ -972,8 +973,13 @@ class StageController {
 
   // -- the user's microphone
 
+  // The microphone goes to the room; on the simulator, to its WebRTC peer (the voice loop).
+  micRoom() {
+    return this.room || this.sim?.room || null;
+  }
+
   async startMic(deviceId) {
-    const room = this.room;
+    const room = this.micRoom();
     if (!room || this.mic) return;
     this.set({ mic_state: "starting" });
     try {
@@ -991,7 +997,7 @@ class StageController {
 
   async listDevices() {
     try {
-      const devices = await this.room.mic.devices();
+      const devices = await this.micRoom().mic.devices();
       this.set({ mic_devices: devices.map((d) => ({ id: d.deviceId, label: d.label || d.deviceId })) });
     } catch (error) {
       this.problem("mic-failed", `listing the microphones failed: ${errorText(error)}`);
@@ -999,9 +1005,9 @@ class StageController {
   }
 
   async muteMic(muted) {
-    if (!this.mic || !this.room) return;
+    if (!this.mic || !this.micRoom()) return;
     try {
-      await this.room.mic.mute(muted);
+      await this.micRoom().mic.mute(muted);
       this.mic.muted = muted;
       this.set({ mic_state: muted ? "muted" : "on" });
       this.event("stage.mic", { state: muted ? "muted" : "on" });
@@ -1011,12 +1017,12 @@ class StageController {
   }
 
   async switchMic(deviceId) {
-    if (!this.mic || !this.room) {
+    if (!this.mic || !this.micRoom()) {
       this.set({ mic_device: deviceId });
       return;
     }
     try {
-      await this.room.mic.device(deviceId);
+      await this.micRoom().mic.device(deviceId);
       this.mic.device = deviceId;
       this.set({ mic_device: deviceId });
       this.event("stage.mic", { state: "device", device: deviceId });
@@ -1026,7 +1032,7 @@ class StageController {
   }
 
   async stopMic() {
-    const room = this.room;
+    const room = this.micRoom();
     const wasOn = Boolean(this.mic);
     this.mic = null;
     if (this.model.get("mic_state") !== "off") this.set({ mic_state: "off" });
@@ -1040,8 +1046,8 @@ class StageController {
   }
 
   micLevel() {
-    if (!this.mic || !this.room || this.mic.muted) return 0;
-    return this.room.mic.level();
+    if (!this.mic || !this.micRoom() || this.mic.muted) return 0;
+    return this.micRoom().mic.level();
   }
 
   // -- media
@@ -1103,19 +1109,22 @@ class StageController {
 
   // -- the simulator's media: its avatar as a WebRTC peer (the data channel stays on the kernel's WebSocket)
 
-  async connectSimMedia({ offer_url: offerUrl, token }) {
-    if (this.sim && this.sim.offerUrl === offerUrl) return; // already connected (asked, and pushed on attach)
-    await this.closeSimMedia();
+  async connectSimMedia({ offer_url: offerUrl, token }, { again = false } = {}) {
+    if (!again && this.sim && this.sim.offerUrl === offerUrl) return; // already connected (asked, and pushed on attach)
+    await this.closeSimMedia({ keepMic: again });
     if (typeof RTCPeerConnection !== "function") {
       this.set({ notice: "this browser has no WebRTC: the simulated avatar is drawn instead" });
       return;
     }
     const pc = new RTCPeerConnection({ iceServers: [] });
-    const sim = { pc, offerUrl };
+    const sim = { pc, offerUrl, token, room: { mic: this.simMic() } };
     this.sim = sim;
     this.startPerceived();
     const mine = () => this.sim === sim;
-    pc.addTransceiver("audio", { direction: "recvonly" });
+    // The user's voice, when the microphone is on: sent raw (the simulator's voice activity detector and recogniser
+    // take it as it is), as the official demo captures it for AKool's ASR.
+    if (this.simMicTrack) pc.addTransceiver(this.simMicTrack.track, { direction: "sendrecv" });
+    else pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.ontrack = (event) => mine() && this.addTrack(event.track.kind, event.track, null, event.receiver);
     pc.onconnectionstatechange = () => {
@@ -1158,9 +1167,51 @@ class StageController {
     this.event("stage.sim-media", { state: "connected" });
   }
 
-  async closeSimMedia() {
+  // The microphone on the simulator: what the providers' mic objects do, over the simulator's peer (a new offer
+  // with the track, or without it, replaces the peer: the simulator takes one offer at a time).
+  simMic() {
+    const capture = async (deviceId) => {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: { deviceId: deviceId ? { exact: deviceId } : undefined, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+      const track = stream.getAudioTracks()[0];
+      return { track, meter: new LevelMeter(track) };
+    };
+    const renegotiate = async (next) => {
+      const previous = this.simMicTrack;
+      this.simMicTrack = next;
+      if (previous && previous !== next) {
+        previous.track.stop();
+        previous.meter.close();
+      }
+      if (this.sim) await this.connectSimMedia({ offer_url: this.sim.offerUrl, token: this.sim.token }, { again: true });
+    };
+    return {
+      start: async (deviceId) => {
+        const next = await capture(deviceId);
+        await renegotiate(next);
+        return next.track;
+      },
+      mute: async (muted) => {
+        if (this.simMicTrack) this.simMicTrack.track.enabled = !muted;
+      },
+      device: async (deviceId) => renegotiate(await capture(deviceId)),
+      level: () => this.simMicTrack?.meter.level() ?? 0,
+      stop: async () => renegotiate(null),
+      devices: async () => (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput"),
+    };
+  }
+
+  async closeSimMedia({ keepMic = false } = {}) {
     const sim = this.sim;
     this.sim = null;
+    if (!keepMic && this.simMicTrack) {
+      this.simMicTrack.track.stop();
+      this.simMicTrack.meter.close();
+      this.simMicTrack = null;
+      this.mic = null;
+      if (this.model.get("mic_state") !== "off") this.set({ mic_state: "off" });
+    }
     if (!sim) return;
     sim.pc.close();
     await this.stopPerceived();
@@ -1538,7 +1589,7 @@ function render({ model, el }) {
     startAudio.hidden = !model.get("audio_blocked");
     const mic = model.get("mic_state") || "off";
     root.dataset.mic = mic;
-    micBar.hidden = simulated || !live;
+    micBar.hidden = simulated ? !simVideo : !live; // on the simulator: once its media are on
     micButton.textContent = mic === "off" || mic === "failed" ? "🎤 Microphone" : "🎤 Stop microphone";
     micButton.disabled = mic === "starting";
     muteButton.hidden = mic !== "on" && mic !== "muted";
