@@ -47,8 +47,9 @@ next to ``ttfa_ms``.
 On the embedded simulator with the media extra (``pip install 'akool-lab[media]'``, part of ``lab``), the stage
 also joins the simulated avatar's WebRTC peer (receive-only; the data channel stays on the kernel's WebSocket) and
 shows its real video and plays its speech instead of the drawn face; the kernel relays each message's last chunk
-going out and the avatar's audio events to the page, which stamps them on arrival (so there ``heard_ms`` leaves out
-the relay's own delay, a few ms on one machine). Without the extra the stage says so and draws the face.
+going out and the avatar's audio events to the page, which stamps them on arrival: there ``heard_ms`` and
+``media_delay_ms`` leave out the relay's own delay (kernel to page, tens of ms on a busy machine), so they are a
+lower bound of what a person perceives. Without the extra the stage says so and draws the face.
 """
 
 from __future__ import annotations
@@ -427,7 +428,7 @@ class Stage(anywidget.AnyWidget):
     def _relay_for_perceived(self, event: Event) -> None:
         # The simulator's data channel runs in the kernel: the browser learns a message's last chunk going out and
         # the avatar's audio events from here, and stamps them on arrival (its heard_ms then leaves out the relay's
-        # own delay, a few ms on one machine).
+        # own delay: a lower bound; see the module's docstring).
         if event.clock.startswith("browser:"):
             return
         if event.kind == EventKind.CHAT_SENT and event.data.get("fin"):
