@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "SessionRecord": "_records",
     "HttpRecord": "_records",
     "message_timings": "_records",
+    "perceived_timings": "_records",
     "command_timings": "_records",
     "session_timings": "_records",
     "http_timings": "_records",
@@ -81,6 +82,7 @@ __all__ = [
     "load_run",
     "measured_metrics",
     "message_timings",
+    "perceived_timings",
     "percentile",
     "plan_session",
     "plot_cdf",
@@ -121,6 +123,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         command_timings,
         http_timings,
         message_timings,
+        perceived_timings,
         session_timings,
     )
     from akool_lab.metrics._report import write_comparison, write_report

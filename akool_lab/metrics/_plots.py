@@ -36,6 +36,8 @@ METRIC_LABELS = {
     "reply_ms": "reply time",
     "speak_ms": "speech duration",
     "send_span_ms": "send span (chunking and pacing)",
+    "heard_ms": "heard (browser: last chunk sent to first audible sample)",
+    "media_delay_ms": "media delay (browser: audio_start to first audible sample)",
     "ack_ms": "command ack time",
     "interrupt_to_audio_end_ms": "interrupt to audio end",
     "create_ms": "session create",

@@ -30,6 +30,7 @@ __all__ = [
     "command_timings",
     "http_timings",
     "message_timings",
+    "perceived_timings",
     "session_timings",
 ]
 
@@ -84,6 +85,9 @@ class MessageRecord:
         first_sent_ns: when its first chunk was sent (ns on :attr:`clock`; for timelines).
         chunks, send_span_ms, ttfr_ms, ttfa_ms, reply_ms, speak_ms, gaps_ms: see
             :class:`~akool_lab.live.ReplyTimings`.
+        heard_ms, media_delay_ms, jitter_buffer_ms, playout_delay_ms, perceived_clock: what the stage measured
+            from the media it played (see :func:`perceived_timings`), on the browser's clock ``perceived_clock``;
+            None when no stage heard the reply. Kept apart from the data-channel timings above (another clock).
     """
 
     session_id: str | None
@@ -111,6 +115,11 @@ class MessageRecord:
     speak_ms: float | None
     gaps_ms: tuple[float, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
+    heard_ms: float | None = None
+    media_delay_ms: float | None = None
+    jitter_buffer_ms: float | None = None
+    playout_delay_ms: float | None = None
+    perceived_clock: str | None = None
 
     @property
     def phase(self) -> str:
@@ -283,6 +292,12 @@ _NOTHING_SENT = derive_timings(
 )
 
 
+def _perceived_fields(entry: Mapping[str, Any] | None) -> dict[str, Any]:
+    if entry is None:
+        return {}
+    return {**{name: entry[name] for name in PERCEIVED_FIELDS}, "perceived_clock": entry["clock"]}
+
+
 def _message_record(
     session_id: str | None, intent: Any, params: dict[str, Any], timings: ReplyTimings, **outcome: Any
 ) -> MessageRecord:
@@ -299,6 +314,35 @@ def _message_record(
     )
 
 
+#: The per-message perceived timings a stage derives from the media (``perceived.heard`` events).
+PERCEIVED_FIELDS = ("heard_ms", "media_delay_ms", "jitter_buffer_ms", "playout_delay_ms")
+PERCEIVED_HEARD = "perceived.heard"
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def perceived_timings(source: Events) -> dict[str, dict[str, Any]]:
+    """Per message ``mid``, what the stage measured from the avatar's media on the browser's clock.
+
+    From each ``perceived.heard`` event (recorded by the stage, one per reply whose first audible sample was
+    heard): ``heard_ms`` (the message's last chunk sent to that sample), ``media_delay_ms`` (the reply's
+    ``audio_start`` arriving to it), ``jitter_buffer_ms`` and ``playout_delay_ms`` (the browser's statistics for
+    it), ``reply_mid`` and ``clock`` (``browser:<page id>``). Each value is a difference the browser took on its own
+    clock: nothing is subtracted across clocks here. A message heard on two pages keeps the first.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for e in _events(source):
+        if e.kind != PERCEIVED_HEARD or not e.mid or not e.clock.startswith("browser:") or e.mid in out:
+            continue
+        entry: dict[str, Any] = {name: _number(e.data.get(name)) for name in PERCEIVED_FIELDS}
+        entry["reply_mid"] = e.data.get("reply_mid")
+        entry["clock"] = e.clock
+        out[e.mid] = entry
+    return out
+
+
 def message_timings(source: Events) -> list[MessageRecord]:
     """One :class:`MessageRecord` per message sent (per ``mid`` of ``chat.sent``), in send order.
 
@@ -311,6 +355,7 @@ def message_timings(source: Events) -> list[MessageRecord]:
     >>> [r.ttfr_ms for r in records if not r.cold]       # doctest: +SKIP
     """
     events = _events(source)
+    perceived = perceived_timings(events)
     sent: dict[str, list[Event]] = defaultdict(list)
     first_pos: dict[str, int] = {}
     by_mid: dict[str, list[Event]] = defaultdict(list)
@@ -380,6 +425,7 @@ def message_timings(source: Events) -> list[MessageRecord]:
             error=mark.data.get("error") if mark else None,
             clock=clock,
             first_sent_ns=first.t_ns,
+            **_perceived_fields(perceived.get(mid)),
         )
         records.append((pos, record))
     for pos, mark in unsent_failures:

@@ -20,7 +20,7 @@ from akool_lab.metrics._records import (
     message_timings,
     session_timings,
 )
-from akool_lab.metrics._stats import DEFAULT_METRICS, GroupKey, SummaryTable, summary_table
+from akool_lab.metrics._stats import DEFAULT_METRICS, PERCEIVED_METRICS, GroupKey, SummaryTable, summary_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -209,14 +209,23 @@ def measured_metrics(
     """The ``metrics`` that at least one record has a value for, in order (all of them when there is no record).
 
     In a run whose messages stopped at ``audio_start`` (``until``; then interrupted), the reply and speaking times
-    are the interrupt's, not the avatar's: they are left out too.
+    are the interrupt's, not the avatar's: they are left out too. With the default ``metrics``, the perceived
+    timings a stage measured (``heard_ms``, ``media_delay_ms``, on the browser's clock) follow when any record has
+    them.
     """
+    default = metrics is DEFAULT_METRICS
     if until == "audio_start":
         metrics = [m for m in metrics if m not in ("reply_ms", "speak_ms")]
     if not records:
         return tuple(metrics)
     present = tuple(m for m in metrics if any(getattr(r, m, None) is not None for r in records))
-    return present or tuple(metrics)
+    # What a stage heard of the replies (browser clock), when it was measured: the default table gains it.
+    heard = tuple(
+        m
+        for m in PERCEIVED_METRICS
+        if default and m not in metrics and any(getattr(r, m, None) is not None for r in records)
+    )
+    return (present or tuple(metrics)) + heard
 
 
 def load_run(directory: str | os.PathLike[str]) -> ExperimentResult:

@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_METRICS",
+    "PERCEIVED_METRICS",
     "Stats",
     "SummaryTable",
     "as_rows",
@@ -33,6 +34,9 @@ __all__ = [
 
 #: The message timings a summary shows by default.
 DEFAULT_METRICS = ("ttfr_ms", "ttfa_ms", "reply_ms", "speak_ms", "send_span_ms")
+#: Measured by a stage from the media it played, on the browser's clock (see ``perceived_timings``): in reports when
+#: present, beside the data-channel timings.
+PERCEIVED_METRICS = ("heard_ms", "media_delay_ms")
 
 GroupKey = str | Callable[[Any], Any]
 

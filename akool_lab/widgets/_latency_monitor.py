@@ -1,4 +1,4 @@
-"""``LatencyMonitor``: a live plot of recent ttfr/ttfa, their histogram, and a percentile table.
+"""``LatencyMonitor``: a live plot of recent ttfr/ttfa (and heard), their histogram, and a percentile table.
 
 >>> monitor = LatencyMonitor(client.recorder)     # doctest: +SKIP
 >>> monitor                                       # redraws itself as replies arrive
@@ -27,17 +27,20 @@ if TYPE_CHECKING:
 
 __all__ = ["LatencyMonitor"]
 
-#: Event kinds after which a timing may have changed (a reply finished, or its audio started).
-_REDRAW_ON = frozenset({EventKind.REPLY_DONE, EventKind.AUDIO_START})
-METRICS = ("ttfr_ms", "ttfa_ms")
+#: Event kinds after which a timing may have changed (a reply finished, its audio started, or a stage heard it).
+_REDRAW_ON = frozenset({EventKind.REPLY_DONE, EventKind.AUDIO_START, "perceived.heard"})
+#: ``heard_ms`` is what a stage measured from the media it played, on the browser's clock (see
+#: :func:`akool_lab.metrics.perceived_timings`): shown next to ``ttfa_ms``, never combined with it.
+METRICS = ("ttfr_ms", "ttfa_ms", "heard_ms")
 #: The fewest values from which each percentile is shown. A p90 from fewer than ~10 values, or a p99 from fewer than
 #: ~100, is only the largest value or an interpolation towards it: the table shows "–" (with the reason) instead.
 MIN_SAMPLES = {50: 1, 90: 10, 99: 100}
-_COLORS = {"ttfr_ms": "#1565c0", "ttfa_ms": "#e65100"}
+_COLORS = {"ttfr_ms": "#1565c0", "ttfa_ms": "#e65100", "heard_ms": "#2e7d32"}
 
 
 class LatencyMonitor(widgets.VBox):  # type: ignore[misc]
-    """Recent ttfr/ttfa as a line plot and a histogram, plus n / p50 / p90 / p99 / max.
+    """Recent ttfr/ttfa (and heard_ms, when a stage plays the avatar) as a line plot and a histogram, plus n / p50 /
+    p90 / p99 / max.
 
     A percentile is shown only when the sample can support it (:data:`MIN_SAMPLES`: p90 from 10 values, p99 from
     100); below that its cell says "–" and why.
@@ -48,7 +51,8 @@ class LatencyMonitor(widgets.VBox):  # type: ignore[misc]
         max_hz: the most redraws per second, however fast events come.
 
     Attributes:
-        values: the ``{"ttfr_ms": [...], "ttfa_ms": [...]}`` shown by the last redraw (recent first-to-last).
+        values: the ``{"ttfr_ms": [...], "ttfa_ms": [...], "heard_ms": [...]}`` shown by the last redraw (recent
+            first-to-last; ``heard_ms`` only for messages a stage heard).
         errors: the panel's error line.
     """
 
@@ -98,9 +102,9 @@ class LatencyMonitor(widgets.VBox):  # type: ignore[misc]
         records = [r for r in message_timings(self.recorder) if r.mid is not None][-self.window :]
         values = {name: [v for r in records if (v := getattr(r, name)) is not None] for name in METRICS}
         png = _figure_png(values)
-        self.values = values
         self.image.value = png
         self.table.value = _table(values)
+        self.values = values  # last: whoever sees the new values sees the figure and table drawn from them
 
 
 def _figure_png(values: dict[str, list[float]]) -> bytes:
@@ -124,7 +128,7 @@ def _figure(values: dict[str, list[float]]) -> Figure:
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.18, top=0.88, wspace=0.18)
     anything = False
     for name in METRICS:
-        data = values[name]
+        data = values.get(name, [])
         if not data:
             continue
         anything = True
@@ -133,7 +137,7 @@ def _figure(values: dict[str, list[float]]) -> Figure:
         hist.hist(data, bins=min(20, max(5, len(data) // 2)), alpha=0.55, color=_COLORS[name], label=label)
     recent.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # message numbers, not 1.2, 1.4...
     # Half a message of room each side: with one or two messages the axis would otherwise zoom into 0.95..1.05.
-    shown = max((len(values[name]) for name in METRICS), default=0)
+    shown = max((len(values.get(name, [])) for name in METRICS), default=0)
     recent.set_xlim(0.5, max(shown, 1) + 0.5)
     recent.set_title("recent messages", fontsize=10)
     recent.set_xlabel("message", fontsize=9)

@@ -34,6 +34,22 @@ What the browser sees besides the data channel reaches Python as raw events on t
 ``stage.autoplay-blocked``, ``stage.network`` (the provider's statistics every 2 s: ``rtt_ms``, loss, bitrate,
 ``fps``, jitter buffer delay where the SDK reports it), ``stage.mic`` and the user's spoken turns
 (``user_turn.transcript``, ``user_turn.first_reply``, ``user_turn.audio_start``; see :meth:`Stage.user_turns`).
+
+Perceived timings (``perceived.js``, served in one module with ``stage.js``): from the avatar's audio and video as
+the page receives and plays them, ``perceived.<type>`` events on the same clock: ``first_frame``, ``freeze``,
+``stall``, ``onset``/``offset`` (the first audible sample of speech, and silence again), ``audio_stats`` (the
+browser's receive statistics, where the SDK exposes the track's receiver), and per reply ``heard`` (``heard_ms``:
+the message's last chunk sent to its reply's first audible sample; ``media_delay_ms``: the reply's ``audio_start``
+arriving to it; ``jitter_buffer_ms``, ``playout_delay_ms``) or ``unheard``. :meth:`Stage.heard` and
+``akool_lab.metrics.message_timings`` (``MessageRecord.heard_ms``) read them; the latency panel shows ``heard_ms``
+next to ``ttfa_ms``.
+
+On the embedded simulator with the media extra (``pip install 'akool-lab[media]'``, part of ``lab``), the stage
+also joins the simulated avatar's WebRTC peer (receive-only; the data channel stays on the kernel's WebSocket) and
+shows its real video and plays its speech instead of the drawn face; the kernel relays each message's last chunk
+going out and the avatar's audio events to the page, which stamps them on arrival: there ``heard_ms`` and
+``media_delay_ms`` leave out the relay's own delay (kernel to page, tens of ms on a busy machine), so they are a
+lower bound of what a person perceives. Without the extra the stage says so and draws the face.
 """
 
 from __future__ import annotations
@@ -45,13 +61,14 @@ import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 import anywidget
 import traitlets
 
 from akool_lab.api import AgoraCredentials, Credentials, LiveKitCredentials, Session, TrtcCredentials
 from akool_lab.errors import ConnectionError, ValidationError
-from akool_lab.events import Event, Recorder
+from akool_lab.events import Event, EventKind, Recorder
 from akool_lab.live import AvatarStream, LiveSession, io_loop
 from akool_lab.protocol.limits import PROVIDERS, ProviderBudget
 from akool_lab.transport import FAILURE_TEXT, BrowserTransport
@@ -101,6 +118,18 @@ def _browser_credentials(credentials: Credentials) -> dict[str, Any]:
     raise ValidationError("credentials", f"a {credentials.provider!r} room cannot be joined from the browser")
 
 
+def _sim_media(stream: AvatarStream) -> dict[str, str] | None:
+    """Where the browser offers WebRTC to the simulator for this stream's session, and the token it sends."""
+    url = getattr(stream.transport, "_url", "")
+    if not stream.session_id or not isinstance(url, str) or not url:
+        return None
+    parts = urlsplit(url)
+    token = dict(parse_qsl(parts.query)).get("token", "")
+    scheme = "https" if parts.scheme == "wss" else "http"
+    base_url = f"{scheme}://{parts.netloc}"
+    return {"offer_url": f"{base_url}/_sim/sessions/{stream.session_id}/webrtc/offer", "token": token}
+
+
 def _tail(text: str) -> str:
     """The end of ``text`` that fits the caption, starting at a word (subtitles show what is being said now)."""
     if len(text) <= _MAX_CAPTION:
@@ -133,7 +162,13 @@ class Stage(anywidget.AnyWidget):
     reason.
     """
 
-    _esm = _STATIC / "stage.js"
+    # anywidget serves one module: perceived.js (the perceived-latency measurements) followed by stage.js, which
+    # uses its PerceivedTimings (their top-level names do not collide; its named exports are harmless).
+    _esm = (
+        (_STATIC / "perceived.js").read_text(encoding="utf-8")
+        + "\n"
+        + (_STATIC / "stage.js").read_text(encoding="utf-8")
+    )
     _css = _STATIC / "stage.css"
 
     # Only non-secret state is synced (it is saved with the notebook's widget state).
@@ -206,6 +241,7 @@ class Stage(anywidget.AnyWidget):
         #: Every failure the stage reported, oldest first.
         self.errors: list[Exception] = []
         self._own_recorder = Recorder()
+        self._sim_media: dict[str, str] | None = None  # the simulator's offer URL and token (never a trait)
         self.on_msg(self._on_custom_message)
         if isinstance(live_or_session, Session):
             self._show_session(live_or_session)
@@ -291,6 +327,16 @@ class Stage(anywidget.AnyWidget):
                 turn["audio_start_ms"] = event.data.get("ms")
         return list(turns.values())
 
+    def heard(self) -> dict[str, dict[str, Any]]:
+        """What the browser heard of each reply, per message ``mid`` (see ``akool_lab.metrics.perceived_timings``).
+
+        Each has ``heard_ms``, ``media_delay_ms``, ``jitter_buffer_ms``, ``playout_delay_ms``, ``reply_mid`` and
+        ``clock`` (``browser:<page id>``): every value is a difference on the browser's own clock.
+        """
+        from akool_lab.metrics import perceived_timings
+
+        return perceived_timings(self._browser_events())
+
     def user_turn_summary(self) -> dict[str, dict[str, float]]:
         """Percentiles of :meth:`user_turns`, per step: ``{"first_reply_ms": {"n", "min", "p50", "p90", "max"}, ...}``.
 
@@ -353,7 +399,11 @@ class Stage(anywidget.AnyWidget):
             connection_state="connected" if stream.is_open else "left",
             speaking=False,
         )
+        if is_simulator:
+            self._sim_media = _sim_media(stream)
+            self._send_sim_media(None)
         self._unsubscribe = [
+            stream.recorder.subscribe(self._relay_for_perceived) if is_simulator else (lambda: None),
             stream.on("audio_start", lambda _mid: self._set(speaking=True)),
             stream.on("audio_end", lambda _mid: self._set(speaking=False)),
             stream.on("chat", self._on_chat),
@@ -366,6 +416,29 @@ class Stage(anywidget.AnyWidget):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
+        if self._sim_media is not None:
+            self._sim_media = None
+            self.send({"type": "sim-media-stop"})
+
+    def _send_sim_media(self, page_id: Any) -> None:
+        # The one place the simulator's token leaves Python: a custom message (never a trait).
+        if self._sim_media is not None:
+            self.send({"type": "sim-media", "page_id": page_id, **self._sim_media})
+
+    def _relay_for_perceived(self, event: Event) -> None:
+        # The simulator's data channel runs in the kernel: the browser learns a message's last chunk going out and
+        # the avatar's audio events from here, and stamps them on arrival (its heard_ms then leaves out the relay's
+        # own delay: a lower bound; see the module's docstring).
+        if event.clock.startswith("browser:"):
+            return
+        if event.kind == EventKind.CHAT_SENT and event.data.get("fin"):
+            self._post({"type": "sim-sent", "mid": event.mid}, [])
+        elif event.kind in (EventKind.AUDIO_START, EventKind.AUDIO_END):
+            message = {"v": 2, "type": "event", "mid": event.mid, "pld": {"event": event.kind}}
+            self._post({"type": "sim-message", "message": message}, [])
+        elif event.kind == EventKind.CHAT_RECV and event.data.get("sender") == "user" and event.data.get("fin"):
+            message = {"v": 2, "type": "chat", "mid": event.mid, "fin": True, "pld": {"from": "user"}}
+            self._post({"type": "sim-message", "message": message}, [])
 
     def _on_chat(self, entry: TranscriptEntry) -> None:
         self._set(caption=_tail(entry.text))
@@ -451,6 +524,12 @@ class Stage(anywidget.AnyWidget):
         if kind == "event":
             self._record_event(content)
             return
+        if kind == "perceived":
+            self._record_perceived(content)
+            return
+        if kind == "sim-media-request":
+            self._send_sim_media(content.get("page_id"))
+            return
         if kind in ("failed", "problem"):
             self._report(str(content.get("kind") or ""), str(content.get("message") or ""))
         if kind == "problem":
@@ -478,6 +557,30 @@ class Stage(anywidget.AnyWidget):
             session_id=self.session_id or None,
             **(dict(data) if isinstance(data, Mapping) else {}),
         )
+
+    def _record_perceived(self, content: Mapping[str, Any]) -> None:
+        # perceived.js's raw events, each stamped (``at``) on the page's clock: kept as ``perceived.<type>``.
+        page = content.get("page_id")
+        events = content.get("events")
+        if not isinstance(page, str) or not isinstance(events, list):
+            return
+        for item in events:
+            if not isinstance(item, Mapping) or not isinstance(item.get("type"), str):
+                continue
+            try:
+                t_ns = round(float(item.get("at", 0.0)) * _NS_PER_MS)
+            except (TypeError, ValueError):
+                continue
+            data = {k: v for k, v in item.items() if k not in ("type", "at", "mid")}
+            mid = item.get("mid")
+            self.recorder.record(
+                f"perceived.{item['type']}",
+                t_ns=t_ns,
+                clock=f"browser:{page}",
+                session_id=self.session_id or None,
+                mid=mid if isinstance(mid, str) else None,
+                **data,
+            )
 
     def _send_credentials(self, page_id: Any) -> None:
         # The one place the credentials leave Python: a custom message to the page that asked (never a trait).

@@ -268,3 +268,59 @@ def test_the_join_timeout_must_be_a_sensible_number_of_seconds(timeout: Any) -> 
 def test_the_join_timeout_defaults_to_20_s_and_is_synced() -> None:
     assert Stage(session("agora", AGORA)).join_timeout == 20.0
     assert Stage(session("agora", AGORA), join_timeout=5).get_state()["join_timeout"] == 5.0
+
+
+def test_perceived_events_are_recorded_on_the_page_clock_and_give_a_messages_heard_ms() -> None:
+    from akool_lab.metrics import message_timings, perceived_timings
+
+    stage = Stage(session("agora", AGORA))
+    capture(stage)
+    heard = {"type": "heard", "mid": "m-1", "reply_mid": "r-1", "at": 1520.5, "sent_at": 1000.0,
+             "audio_start_at": 1400.0, "onset_at": 1520.5, "heard_ms": 520.5, "media_delay_ms": 120.5,
+             "jitter_buffer_ms": 30.0, "playout_delay_ms": None}  # fmt: skip
+    frame = {"type": "first_frame", "at": 900.0, "width": 640, "height": 480}
+    stage._handle_custom_msg({"type": "perceived", "page_id": "page-9", "events": [frame, heard, "junk"]}, [])
+
+    recorded = list(stage.recorder)
+    assert [e.kind for e in recorded] == ["perceived.first_frame", "perceived.heard"]
+    assert {e.clock for e in recorded} == {"browser:page-9"}
+    assert recorded[1].t_ns == 1_520_500_000 and recorded[1].mid == "m-1"
+    assert recorded[0].data["width"] == 640 and "at" not in recorded[0].data
+    assert perceived_timings(stage.recorder)["m-1"]["heard_ms"] == 520.5
+    assert stage.heard()["m-1"]["media_delay_ms"] == 120.5
+    assert message_timings(stage.recorder) == []  # no message was sent on this recorder: nothing is invented
+
+
+def test_on_the_simulator_the_stage_gets_its_media_offer_url_and_token_in_a_message_and_the_sends_relayed() -> None:
+    from akool_lab import sim
+    from akool_lab.api import AkoolClient
+    from akool_lab.target import DEFAULT_AVATAR
+
+    with sim.start(profile="fast") as server:
+        client = AkoolClient(server.api_key, base_url=server.base_url)
+        created = client.sessions.create(DEFAULT_AVATAR, duration=60, mode_type=1)
+        live_session = client.sessions.wait_until_live(created.id, timeout=30)
+        token = live_session.credentials.ws_token if live_session.credentials else None
+        assert token
+        stage = Stage(live_session)
+        sent = capture(stage)
+        live = stage.connect(client, mode=1)
+        try:
+            [media] = [c for c, _ in sent if c["type"] == "sim-media"]
+            assert media["offer_url"] == f"{server.base_url}/_sim/sessions/{created.id}/webrtc/offer"
+            assert media["token"] == token
+            assert token not in json.dumps(stage.get_state(), default=str)  # a message, never a trait
+            # The page asks again (it was displayed after attach): the same answer, to that page.
+            stage._handle_custom_msg({"type": "sim-media-request", "page_id": "page-3"}, [])
+            assert sent[-1][0] == {**media, "page_id": "page-3"}
+
+            reply = live.say("Hello there.", timeout=30)
+            wait_until(lambda: any(c["type"] == "sim-message" for c, _ in sent), timeout=5)
+            kinds = [(c["type"], c.get("mid") or c.get("message", {}).get("pld", {}).get("event")) for c, _ in sent]
+            assert ("sim-sent", reply.mid) in kinds
+            assert ("sim-message", "audio_start") in kinds and ("sim-message", "audio_end") in kinds
+            assert kinds.index(("sim-sent", reply.mid)) < kinds.index(("sim-message", "audio_start"))
+        finally:
+            live.close()
+            stage.close()
+    assert {"type": "sim-media-stop"} in [c for c, _ in sent]  # closing the stage closes the page's peer

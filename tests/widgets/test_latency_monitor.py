@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from akool_lab.api import AkoolClient
 from akool_lab.events import EventKind, Recorder
@@ -109,3 +110,25 @@ def test_the_recent_messages_axis_numbers_whole_messages_even_for_one() -> None:
     low, high = recent.get_xlim()
     ticks = [t for t in recent.get_xticks() if low <= t <= high]
     assert ticks == [1.0], f"one message, one tick at 1: {ticks}"
+
+
+def test_a_message_a_stage_heard_shows_its_heard_ms_next_to_its_ttfa_ms() -> None:
+    from tests.metrics._events import BROWSER, ev
+
+    recorder = Recorder()
+    monitor = LatencyMonitor(recorder)
+    try:
+        recorder.extend(
+            [
+                ev("chat.sent", 1000, mid="m1", idx=0, fin=True, bytes=80, intent="say", text_chars=20),
+                ev("chat.recv", 1300, mid="m1", reply_mid="r1", idx=0, fin=True, sender="bot", text_chars=20),
+                ev("audio_start", 1350, mid="m1"),
+            ]
+        )
+        heard: dict[str, Any] = {"reply_mid": "r1", "heard_ms": 520.0, "media_delay_ms": 120.0}
+        recorder.add(ev("perceived.heard", 5520, mid="m1", clock=BROWSER, **heard))
+        wait_until(lambda: monitor.values["heard_ms"] == [520.0], what="the monitor to show the heard reply")
+        assert monitor.values["ttfa_ms"] == [350.0]
+        assert "<th>heard_ms</th><td>1</td>" in monitor.table.value
+    finally:
+        monitor.close()

@@ -13,6 +13,10 @@
 const BATCH_MS = 10; // received frames and send confirmations go back to Python at most this often
 const CREDENTIALS_TIMEOUT_MS = 30_000; // the kernel must answer a join request within this (it may be busy)
 const MAX_CAPTION = 300;
+const ICE_GATHERING_TIMEOUT_MS = 10_000; // the simulator takes no trickled candidates: the offer waits for all
+const SIM_OFFER_TIMEOUT_MS = 30_000; // the simulator answers an offer within this (it may be busy)
+
+// This module is served after perceived.js (stage.py joins both into one module): PerceivedTimings is its class.
 
 // ------------------------------------------------------------------------------------------------ page identity
 
@@ -130,6 +134,16 @@ function pickExport(module, name, looksRight) {
     if (candidate && looksRight(candidate)) return candidate;
   }
   throw new Error(`the module has no usable ${name} export`);
+}
+
+// The mid of a chat message's last chunk (fin: true), or null for anything else: its send starts heard_ms.
+function lastChunkMid(bytes) {
+  try {
+    const message = JSON.parse(new TextDecoder().decode(bytes));
+    return message && message.type === "chat" && message.fin === true && message.mid ? message.mid : null;
+  } catch {
+    return null;
+  }
 }
 
 class StageFailure extends Error {
@@ -667,13 +681,26 @@ class StageController {
     this.mic = null; // {track, muted, device} while the microphone is on
     this.turn = null; // the user's current spoken turn (see watch())
     this.lastCause = "";
+    this.perceived = null; // PerceivedTimings while a room (or the simulator's media) is on
+    this.perceivedEvents = []; // its raw events, sent to Python in batches like the frames
+    this.sim = null; // the simulator's WebRTC peer: {pc, offerUrl, token, room: {mic}}
+    this.simMicTrack = null; // the microphone sent to the simulator: {track, meter}
+    this.videos = new Set(); // each view's <video> (the first one is watched for frames)
     this.onCustom = (content, buffers) => this.handle(content || {}, buffers || []);
     model.on("msg:custom", this.onCustom);
+    // On the simulator, ask Python for its media (it also sends them when a stream is attached later).
+    this.onSimulated = () => {
+      if (this.model.get("simulated") && this.model.get("provider") === "simulator") this.model.send({ type: "sim-media-request", page_id: this.page });
+    };
+    model.on("change:provider", this.onSimulated);
+    this.onSimulated();
   }
 
   dispose() {
     this.model.off("msg:custom", this.onCustom);
+    this.model.off("change:provider", this.onSimulated);
     if (this.room || this.joining) this.leave("the widget was removed", { tell: false });
+    this.closeSimMedia();
   }
 
   set(changes) {
@@ -696,6 +723,15 @@ class StageController {
       this.enqueue(content.seq, buffers[0]);
     } else if (content.type === "leave") {
       this.leave("closed from Python", { tell: false });
+    } else if (content.type === "sim-media") {
+      this.connectSimMedia(content).catch((error) => this.problem("sim-media-failed", `the simulator's media: ${errorText(error)}`));
+    } else if (content.type === "sim-media-stop") {
+      this.closeSimMedia();
+    } else if (content.type === "sim-sent") {
+      // The simulator's data channel runs in the kernel: its sends and messages are relayed, stamped on arrival.
+      this.perceived?.sent(content.mid, performance.now());
+    } else if (content.type === "sim-message") {
+      this.perceived?.received(content.message, performance.now());
     }
   }
 
@@ -731,6 +767,7 @@ class StageController {
       const credentials = message.credentials || {};
       this.secrets = [credentials.token, credentials.user_sig].filter(Boolean);
       this.pacer = new Pacer(this.model.get("budget"));
+      this.startPerceived();
       const hooks = {
         onMessage: (bytes, sender) => current() && this.received(bytes, sender),
         onTrack: (kind, track, sdkTrack) => current() && this.addTrack(kind, track, sdkTrack),
@@ -828,6 +865,7 @@ class StageController {
     this.failQueued("the stage left the room");
     this.flush();
     await this.stopMic();
+    await this.stopPerceived();
     this.set({ connection_state: "left", speaking: false, notice: "", audio_blocked: false });
     if (tell) this.model.send({ type: "left", page_id: this.page, reason });
     if (room) {
@@ -852,6 +890,7 @@ class StageController {
     this.failQueued(message);
     this.flush();
     this.stopMic();
+    this.stopPerceived();
     this.set({ connection_state: "failed", error: message, error_kind: kind, speaking: false, notice: "" });
     this.model.send({ type: "failed", page_id: this.page, kind, message });
     this.clearTracks(); // the room is gone: no frozen last frame of the avatar
@@ -934,8 +973,13 @@ class StageController {
 
   // -- the user's microphone
 
+  // The microphone goes to the room; on the simulator, to its WebRTC peer (the voice loop).
+  micRoom() {
+    return this.room || this.sim?.room || null;
+  }
+
   async startMic(deviceId) {
-    const room = this.room;
+    const room = this.micRoom();
     if (!room || this.mic) return;
     this.set({ mic_state: "starting" });
     try {
@@ -953,7 +997,7 @@ class StageController {
 
   async listDevices() {
     try {
-      const devices = await this.room.mic.devices();
+      const devices = await this.micRoom().mic.devices();
       this.set({ mic_devices: devices.map((d) => ({ id: d.deviceId, label: d.label || d.deviceId })) });
     } catch (error) {
       this.problem("mic-failed", `listing the microphones failed: ${errorText(error)}`);
@@ -961,9 +1005,9 @@ class StageController {
   }
 
   async muteMic(muted) {
-    if (!this.mic || !this.room) return;
+    if (!this.mic || !this.micRoom()) return;
     try {
-      await this.room.mic.mute(muted);
+      await this.micRoom().mic.mute(muted);
       this.mic.muted = muted;
       this.set({ mic_state: muted ? "muted" : "on" });
       this.event("stage.mic", { state: muted ? "muted" : "on" });
@@ -973,12 +1017,12 @@ class StageController {
   }
 
   async switchMic(deviceId) {
-    if (!this.mic || !this.room) {
+    if (!this.mic || !this.micRoom()) {
       this.set({ mic_device: deviceId });
       return;
     }
     try {
-      await this.room.mic.device(deviceId);
+      await this.micRoom().mic.device(deviceId);
       this.mic.device = deviceId;
       this.set({ mic_device: deviceId });
       this.event("stage.mic", { state: "device", device: deviceId });
@@ -988,7 +1032,7 @@ class StageController {
   }
 
   async stopMic() {
-    const room = this.room;
+    const room = this.micRoom();
     const wasOn = Boolean(this.mic);
     this.mic = null;
     if (this.model.get("mic_state") !== "off") this.set({ mic_state: "off" });
@@ -1002,18 +1046,176 @@ class StageController {
   }
 
   micLevel() {
-    if (!this.mic || !this.room || this.mic.muted) return 0;
-    return this.room.mic.level();
+    if (!this.mic || !this.micRoom() || this.mic.muted) return 0;
+    return this.micRoom().mic.level();
   }
 
   // -- media
 
-  addTrack(kind, track, sdkTrack) {
+  // `receiver`: the track's RTCRtpReceiver when known (the simulator; LiveKit's RemoteAudioTrack.receiver), for the
+  // browser's receive statistics; Agora and TRTC do not expose it.
+  addTrack(kind, track, sdkTrack, receiver = null) {
     if (!this.mediaStream || !track) return;
     this.removeTracks(kind);
     this.mediaStream.addTrack(track);
     this.sdkTracks[kind] = sdkTrack || null;
     for (const refresh of this.views) refresh();
+    this.watchTrack(kind, track, receiver || (typeof sdkTrack?.receiver?.getStats === "function" ? sdkTrack.receiver : null));
+  }
+
+  // -- perceived timings (perceived.js): from the media as this page receives and plays it
+
+  startPerceived() {
+    if (this.perceived || typeof PerceivedTimings !== "function") return;
+    this.perceived = new PerceivedTimings({
+      emit: (event) => {
+        this.perceivedEvents.push(event);
+        this.scheduleFlush();
+      },
+    });
+  }
+
+  async stopPerceived() {
+    const perceived = this.perceived;
+    this.perceived = null;
+    if (!perceived) return;
+    try {
+      await perceived.stop();
+    } catch (error) {
+      console.warn("akool_lab stage: stopping the perceived timings failed:", errorText(error));
+    }
+    this.flush();
+  }
+
+  watchTrack(kind, track, receiver) {
+    const perceived = this.perceived;
+    if (!perceived) return;
+    if (kind === "audio") {
+      perceived.attachAudio(track, receiver).catch((error) =>
+        this.problem("perceived-failed", `the onset detector could not start on the avatar's audio: ${errorText(error)}`),
+      );
+    } else if (kind === "video") {
+      // The <video> that shows it: TRTC plays into its own view; otherwise each view's (the first is watched).
+      const deadline = performance.now() + 10_000;
+      const find = () => {
+        if (this.perceived !== perceived) return;
+        const video = this.trtcElement?.querySelector("video") || [...this.videos][0];
+        if (video) perceived.attachVideo(video);
+        else if (performance.now() < deadline) setTimeout(find, 100);
+      };
+      find();
+    }
+  }
+
+  // -- the simulator's media: its avatar as a WebRTC peer (the data channel stays on the kernel's WebSocket)
+
+  async connectSimMedia({ offer_url: offerUrl, token }, { again = false } = {}) {
+    if (!again && this.sim && this.sim.offerUrl === offerUrl) return; // already connected (asked, and pushed on attach)
+    await this.closeSimMedia({ keepMic: again });
+    if (typeof RTCPeerConnection !== "function") {
+      this.set({ notice: "this browser has no WebRTC: the simulated avatar is drawn instead" });
+      return;
+    }
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    const sim = { pc, offerUrl, token, room: { mic: this.simMic() } };
+    this.sim = sim;
+    this.startPerceived();
+    const mine = () => this.sim === sim;
+    // The user's voice, when the microphone is on: sent raw (the simulator's voice activity detector and recogniser
+    // take it as it is), as the official demo captures it for AKool's ASR.
+    if (this.simMicTrack) pc.addTransceiver(this.simMicTrack.track, { direction: "sendrecv" });
+    else pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.ontrack = (event) => mine() && this.addTrack(event.track.kind, event.track, null, event.receiver);
+    pc.onconnectionstatechange = () => {
+      if (mine() && pc.connectionState === "failed") this.problem("sim-media-failed", "the simulator's media connection failed");
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    const deadline = performance.now() + ICE_GATHERING_TIMEOUT_MS;
+    while (pc.iceGatheringState !== "complete") {
+      if (!mine()) return;
+      if (performance.now() > deadline) throw new Error(`ICE gathering did not complete within ${ICE_GATHERING_TIMEOUT_MS / 1000} s`);
+      await sleep(20);
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), SIM_OFFER_TIMEOUT_MS);
+    let response;
+    let body = null;
+    try {
+      response = await fetch(offerUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ type: "offer", sdp: pc.localDescription.sdp, token }),
+        signal: controller.signal,
+      });
+      body = await response.json().catch(() => null);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!mine()) return;
+    if (body?.code === 1500) {
+      // The media extra is not installed: the drawn face stands in, and the stage says why.
+      this.set({ notice: `no simulated media: ${body.msg}` });
+      this.event("stage.sim-media", { state: "unavailable", message: String(body.msg || "") });
+      await this.closeSimMedia();
+      return;
+    }
+    if (!response.ok || body?.code !== 1000 || !body?.data?.sdp) {
+      throw new Error(`the simulator refused the offer (HTTP ${response.status}, code ${body?.code}: ${body?.msg || "no message"})`);
+    }
+    await pc.setRemoteDescription(body.data);
+    this.event("stage.sim-media", { state: "connected" });
+  }
+
+  // The microphone on the simulator: what the providers' mic objects do, over the simulator's peer (a new offer
+  // with the track, or without it, replaces the peer: the simulator takes one offer at a time).
+  simMic() {
+    const capture = async (deviceId) => {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: { deviceId: deviceId ? { exact: deviceId } : undefined, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+      const track = stream.getAudioTracks()[0];
+      return { track, meter: new LevelMeter(track) };
+    };
+    const renegotiate = async (next) => {
+      const previous = this.simMicTrack;
+      this.simMicTrack = next;
+      if (previous && previous !== next) {
+        previous.track.stop();
+        previous.meter.close();
+      }
+      if (this.sim) await this.connectSimMedia({ offer_url: this.sim.offerUrl, token: this.sim.token }, { again: true });
+    };
+    return {
+      start: async (deviceId) => {
+        const next = await capture(deviceId);
+        await renegotiate(next);
+        return next.track;
+      },
+      mute: async (muted) => {
+        if (this.simMicTrack) this.simMicTrack.track.enabled = !muted;
+      },
+      device: async (deviceId) => renegotiate(await capture(deviceId)),
+      level: () => this.simMicTrack?.meter.level() ?? 0,
+      stop: async () => renegotiate(null),
+      devices: async () => (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput"),
+    };
+  }
+
+  async closeSimMedia({ keepMic = false } = {}) {
+    const sim = this.sim;
+    this.sim = null;
+    if (!keepMic && this.simMicTrack) {
+      this.simMicTrack.track.stop();
+      this.simMicTrack.meter.close();
+      this.simMicTrack = null;
+      this.mic = null;
+      if (this.model.get("mic_state") !== "off") this.set({ mic_state: "off" });
+    }
+    if (!sim) return;
+    sim.pc.close();
+    await this.stopPerceived();
+    this.clearTracks();
   }
 
   removeTracks(kind) {
@@ -1066,6 +1268,8 @@ class StageController {
         try {
           const sentAt = await this.room.send(item.bytes); // a number when the adapter had to hold it back
           this.acks.push([item.seq, typeof sentAt === "number" ? sentAt : t]);
+          const last = lastChunkMid(item.bytes);
+          if (last !== null) this.perceived?.sent(last, typeof sentAt === "number" ? sentAt : t);
           this.scheduleFlush();
         } catch (error) {
           this.model.send({ type: "send-failed", page_id: this.page, seq: item.seq, error: scrub(errorText(error), this.secrets) });
@@ -1113,6 +1317,9 @@ class StageController {
       this.frames = { t: [], buffers: [] };
       this.model.send({ type: "frames", page_id: this.page, t }, undefined, buffers);
     }
+    if (this.perceivedEvents.length) {
+      this.model.send({ type: "perceived", page_id: this.page, events: this.perceivedEvents.splice(0) });
+    }
   }
 
   // The speaking light and captions follow the avatar's own messages (AKOOL_API.md 5.4, 5.6); the user's spoken
@@ -1126,6 +1333,7 @@ class StageController {
       return; // not JSON: nothing to show
     }
     if (!message || message.v !== 2) return;
+    this.perceived?.received(message, t);
     const pld = message.pld || {};
     if (message.type === "event" && pld.event === "audio_start") {
       this.set({ speaking: true });
@@ -1336,6 +1544,7 @@ function render({ model, el }) {
     if (hasVideo) play();
     if (controller?.trtcElement && controller.trtcElement.parentNode !== screen) screen.append(controller.trtcElement);
     root.dataset.video = hasVideo ? "true" : "false";
+    refresh(); // on the simulator, its real video replaces the drawn face
   }
 
   function refreshDevices() {
@@ -1371,13 +1580,16 @@ function render({ model, el }) {
     join.disabled = !model.get("provider");
     join.textContent = connection === "failed" || connection === "left" ? "Join again" : "Join";
     leave.hidden = simulated || !live;
-    canvas.hidden = !simulated;
-    video.hidden = simulated;
+    // The simulator's WebRTC media (when the media extra is installed) shows its real video instead of the face.
+    const simVideo = simulated && Boolean(controller?.sim && controller.mediaStream?.getVideoTracks().length);
+    root.dataset.simMedia = simVideo ? "true" : "false";
+    canvas.hidden = !simulated || simVideo;
+    video.hidden = simulated && !simVideo;
     overlay.textContent = simulated || connection === "connected" ? "" : STATE_TEXT[connection] || connection;
     startAudio.hidden = !model.get("audio_blocked");
     const mic = model.get("mic_state") || "off";
     root.dataset.mic = mic;
-    micBar.hidden = simulated || !live;
+    micBar.hidden = simulated ? !simVideo : !live; // on the simulator: once its media are on
     micButton.textContent = mic === "off" || mic === "failed" ? "🎤 Microphone" : "🎤 Stop microphone";
     micButton.disabled = mic === "starting";
     muteButton.hidden = mic !== "on" && mic !== "muted";
@@ -1423,6 +1635,7 @@ function render({ model, el }) {
     "background_url", "note", "notice", "audio_blocked", "mic_state", "mic_devices", "mic_device", "network"];
   for (const name of names) model.on(`change:${name}`, refresh);
   controller?.views.add(refreshVideo);
+  controller?.videos.add(video);
   refresh();
   refreshVideo();
 
@@ -1440,6 +1653,7 @@ function render({ model, el }) {
     cancelAnimationFrame(frame);
     for (const name of names) model.off(`change:${name}`, refresh);
     controller?.views.delete(refreshVideo);
+    controller?.videos.delete(video);
     for (const track of attached) track.detach(video);
   };
 }
