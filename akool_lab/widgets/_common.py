@@ -19,13 +19,14 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import ipywidgets as widgets
 
 from akool_lab.errors import AkoolError, AkoolLabError, ValidationError
 from akool_lab.live import io_loop
+from akool_lab.target import describe_target as target_label
 
 __all__ = ["PANEL_CSS", "Coalescer", "ErrorLine", "background", "describe_error", "describe_target", "in_thread"]
 
@@ -59,10 +60,9 @@ PANEL_CSS = """
 def describe_target(target: Any) -> str:
     """What the numbers a panel shows are: ``"simulated · profile realistic · seed 0"``, or ``"AKool"``.
 
-    ``target`` is an :class:`akool_lab.target.Target`, whose own ``label`` (:func:`akool_lab.target.describe_target`)
-    is used as it is; or anything else with ``kind``, ``profile`` and ``seed``, or a mapping with those keys, read
-    the same way; ``None`` gives ``""`` (a panel built on a bare client does not know its target). The widgets never
-    import :mod:`akool_lab.target` (it sits above them), hence this small reading of the fields.
+    ``target`` is an :class:`akool_lab.target.Target` (its own ``label``), anything read the way
+    :func:`akool_lab.target.describe_target` reads it, or ``None``, which gives ``""`` (a panel built on a bare client
+    does not know its target).
 
     >>> describe_target({"kind": "sim", "profile": "realistic", "seed": 0})
     'simulated · profile realistic · seed 0'
@@ -74,20 +74,7 @@ def describe_target(target: Any) -> str:
     own = getattr(target, "label", None)
     if isinstance(own, str):
         return own
-    if isinstance(target, Mapping):
-        kind, profile, seed = target.get("kind"), target.get("profile"), target.get("seed")
-    else:
-        kind, profile, seed = (getattr(target, name, None) for name in ("kind", "profile", "seed"))
-    if kind == "real":
-        return "AKool"
-    if kind != "sim":
-        return ""
-    parts = ["simulated"]
-    if profile:
-        parts.append(f"profile {profile}")
-    if seed is not None:
-        parts.append(f"seed {seed}")
-    return " · ".join(parts)
+    return target_label(target)
 
 
 def describe_error(exc: BaseException) -> str:
