@@ -57,7 +57,7 @@ BRIDGES = {
 #: would go unseen. ``decode`` and the validation of set-params are named here; the conversation, reassembly and
 #: ack tracking are found by their defining modules.
 CLIENT_SIDE_NAMES = frozenset({"decode", "validate_set_params"})
-CLIENT_SIDE_MODULES = frozenset({"_conversation", "_reassembly", "_acks", "_codec"})
+CLIENT_SIDE_MODULES = frozenset({"_conversation", "_codec"})
 #: Encoders the simulator may use from those modules (``_codec`` also defines the encoders).
 SIM_ALLOWED_FROM_CLIENT_SIDE = frozenset({"encode", "new_mid", "dumps"})
 
@@ -291,7 +291,7 @@ def _client_side_protocol_names() -> frozenset[str]:
 
 def test_the_client_side_names_are_found() -> None:
     names = _client_side_protocol_names()
-    assert {"decode", "Conversation", "Reassembler", "AckTracker", "validate_set_params"} <= names
+    assert {"decode", "Conversation", "validate_set_params"} <= names
     assert "encode_chat" not in names and "encode" not in names
 
 

@@ -4,13 +4,12 @@ Bytes in, messages out; messages in, bytes out. Nothing here touches a socket, a
 integer nanoseconds passed in by the caller (``time.perf_counter_ns()``), and the pacer returns delays instead of
 sleeping.
 
->>> from akool_lab.protocol import AGORA, Pacer, Reassembler, decode, encode_chat
+>>> from akool_lab.protocol import AGORA, Pacer, decode, encode_chat
 >>> chunks = encode_chat("Hello " * 400, mid="m1", budget=AGORA)   # each <= 960 bytes
 >>> pacer = Pacer(AGORA)
 >>> delays = [pacer.delay_for(len(chunk), now=0) for chunk in chunks]
 """
 
-from akool_lab.protocol._acks import AckResult, AckTracker
 from akool_lab.protocol._chunking import chat_envelope_bytes, encode_chat
 from akool_lab.protocol._codec import decode, encode, new_mid
 from akool_lab.protocol._commands import (
@@ -50,7 +49,6 @@ from akool_lab.protocol._messages import (
     Unknown,
 )
 from akool_lab.protocol._pacing import Pacer
-from akool_lab.protocol._reassembly import ReassembledReply, Reassembler
 from akool_lab.protocol.limits import (
     AGORA,
     LIVEKIT,
@@ -78,8 +76,6 @@ __all__ = [
     "WEBSOCKET",
     "Ack",
     "AckMatched",
-    "AckResult",
-    "AckTracker",
     "AudioEvent",
     "ChatChunk",
     "Command",
@@ -92,8 +88,6 @@ __all__ = [
     "OtherEvent",
     "Pacer",
     "ProviderBudget",
-    "ReassembledReply",
-    "Reassembler",
     "ReplyEnded",
     "ReplyPiece",
     "ServerError",
