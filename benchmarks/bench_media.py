@@ -69,12 +69,14 @@ function random(seed) {
   };
 }
 
-window.runOnsets = async ({ count, seed, noiseDb = -55, gapMs = 250, forceAnalyser = false, path = "track" }) => {
+window.runOnsets = async ({ count, seed, noiseDb = -55, gapMs = 250, forceAnalyser = false, path = "track",
+                            method = "audioworklet" }) => {
   const rnd = random(seed);
   const ctx = new AudioContext({ latencyHint: "interactive" });
   await ctx.resume();
   // "track": through a MediaStreamTrack (what a received track is); "direct": the same signal straight into the
   // detector (the detector's own error, without the MediaStream hop); "context2": the track into another context.
+  // `method`: how the detector listens to the track ("audioworklet", or "track": the track's own frames).
   const out = path === "direct" ? ctx.createGain() : ctx.createMediaStreamDestination();
   // Background: steady noise, low-passed, looping.
   const noise = ctx.createBuffer(1, ctx.sampleRate * 2, ctx.sampleRate);
@@ -90,7 +92,7 @@ window.runOnsets = async ({ count, seed, noiseDb = -55, gapMs = 250, forceAnalys
   const bd = burstNoise.getChannelData(0);
   for (let i = 0; i < bd.length; i++) bd[i] = rnd() * 2 - 1;
 
-  const options = { noSink: true, hangoverMs: 60, forceAnalyser };
+  const options = { noSink: true, hangoverMs: 60, forceAnalyser, method };
   const detector = path === "direct"
     ? await detectOnsetsOnNode(ctx, out, options)
     : await detectOnsets(out.stream.getAudioTracks()[0], path === "track" ? { context: ctx, ...options } : options);
@@ -149,9 +151,10 @@ window.runOnsets = async ({ count, seed, noiseDb = -55, gapMs = 250, forceAnalys
   }
   await new Promise((r) => setTimeout(r, gapMs + 300));
   const onsets = detector.onsets.map((o) => o.at);
+  const latency_ms = (ctx.baseLatency + (ctx.outputLatency || 0)) * 1000;
   await detector.stop();
   await ctx.close();
-  return { path, scheduled, onsets, method: detector.method, floor_db: detector.floorDb };
+  return { path, scheduled, onsets, method: detector.method, floor_db: detector.floorDb, latency_ms };
 };
 window.pageReady = true;
 </script>
@@ -167,7 +170,7 @@ AVATAR_HTML = """<!doctype html>
 <video id="face" autoplay muted playsinline></video>
 <audio id="voice" autoplay></audio>
 <script type="module">
-import { PerceivedTimings } from "./perceived.js";
+import { PerceivedTimings, detectOnsets } from "./perceived.js";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(condition, timeoutMs, what) {
@@ -194,7 +197,7 @@ window.connectAvatar = async ({ simUrl, sessionId, token, microphone = false }) 
   const channel = pc.createDataChannel("akool");
   const heard = [];
   const perceived = new PerceivedTimings({ emit: (event) => event.type === "heard" && heard.push(event) });
-  const state = { pc, channel, messages: [], heard, perceived, detector: null, video: null };
+  const state = { pc, channel, messages: [], heard, perceived, detector: null, webaudio: null, video: null };
   window.avatar = state;
   channel.onmessage = (event) => {
     const at = performance.now();
@@ -208,6 +211,8 @@ window.connectAvatar = async ({ simUrl, sessionId, token, microphone = false }) 
       voice.srcObject = new MediaStream([event.track]);
       voice.play().catch(() => {});
       state.detector = await perceived.attachAudio(event.track, event.receiver);
+      // The same track through WebAudio (an AudioWorklet), beside it: how much later that path hears each onset.
+      if (state.detector.method === "track") state.webaudio = await detectOnsets(event.track, { method: "audioworklet" });
     } else {
       const face = document.getElementById("face");
       face.srcObject = new MediaStream([event.track]);
@@ -249,7 +254,10 @@ window.askAvatar = async ({ count, text, timeoutMs = 20000 }) => {
     await until(() => event("audio_end"), timeoutMs, `audio_end ${i}`);
     const heard = state.heard[heardBefore];
     if (heard.mid !== mid) throw new Error(`reply heard for ${heard.mid}, expected ${mid}`);
-    results.push({ ...heard, ttfa_ms: heard.audio_start_at - heard.sent_at });
+    // The WebAudio path's onset of the same sound: the first one after the track's, within 200 ms.
+    const late = state.webaudio?.onsets.find((o) => o.at >= heard.onset_at - 5 && o.at < heard.onset_at + 200);
+    results.push({ ...heard, ttfa_ms: heard.audio_start_at - heard.sent_at,
+                   webaudio_delay_ms: late ? late.at - heard.onset_at : null });
     // Let the detector see the silence again before the next question (its hangover).
     await until(() => state.detector.offsets.length >= state.detector.onsets.length, timeoutMs, `silence ${i}`);
   }
@@ -289,12 +297,17 @@ window.avatarSummary = () => {
              stalls: s.video.stalls.length, firstFrameAt: s.video.firstFrameAt },
     stats: s.perceived.stats.latest(),
     heard: s.heard.length,
+    method: s.detector.method,
+    frames: s.detector.frames ? { count: s.detector.frames.count, gaps: s.detector.frames.gaps, lag_ms: s.detector.frames.lag_ms } : null,
+    context: s.webaudio ? { sample_rate: s.webaudio.context.sampleRate, base_latency_ms: s.webaudio.context.baseLatency * 1000,
+                            output_latency_ms: s.webaudio.context.outputLatency * 1000 } : null,
   };
 };
 
 window.closeAvatar = async () => {
   const s = window.avatar;
   await s.perceived.stop();
+  await s.webaudio?.stop();
   s.pc.close();
 };
 window.pageReady = true;
@@ -383,14 +396,18 @@ _WITH_TIMEOUT = (
 )
 
 
-def measure_onsets(page: Any, base_url: str, count: int, seed: int = 1, **options: Any) -> dict[str, Any]:
-    """Run the onset calibration page in ``page`` (a Playwright page); the matched errors and their percentiles."""
+def measure_onsets(
+    page: Any, base_url: str, count: int, seed: int = 1, window_ms: tuple[float, float] = (-30.0, 150.0), **options: Any
+) -> dict[str, Any]:
+    """Run the onset calibration page in ``page`` (a Playwright page); the matched errors and their percentiles
+    (a detection counts for a scheduled onset within ``window_ms`` of it)."""
     page.goto(f"{base_url}/onsets.html")
     page.wait_for_function("window.pageReady === true", timeout=30_000)
     result: dict[str, Any] = page.evaluate("(o) => window.runOnsets(o)", {"count": count, "seed": seed, **options})
-    summary = match_onsets([s["at"] for s in result["scheduled"]], result["onsets"], (-30.0, 150.0))
+    summary = match_onsets([s["at"] for s in result["scheduled"]], result["onsets"], window_ms)
     summary["method"] = result["method"]
     summary["floor_db"] = result["floor_db"]
+    summary["context_latency_ms"] = result["latency_ms"]
     summary["scheduled"] = result["scheduled"]
     return summary
 
@@ -451,12 +468,19 @@ def measure_heard(page: Any, base_url: str, sim: Any, count: int) -> dict[str, A
         reply["truth_first_sample_ms"] = media.get("first_sample_ms")
         reply["truth_late_ms"] = media.get("late_ms")
         reply["truth_ttfa_ms"] = truth[reply["mid"]]["ttfa_ms"]
-        # What the browser says the media path held this reply back: the jitter buffer (per emitted sample) and
-        # the playout path after it (per played sample, where Chromium reports RTCAudioPlayoutStats).
-        reported = (reply["jitter_buffer_ms"] or 0.0) + (reply["playout_delay_ms"] or 0.0)
+        reply["truth_codec_delay_ms"] = media.get("codec_delay_ms")
+        reply["truth_send_delay_ms"] = media.get("send_delay_ms")
+        # What the browser says the media path held this reply back before its playout point: the jitter buffer
+        # (per emitted sample, over the stats interval in which the onset left it).
+        reported = reply["jitter_buffer_ms"] or 0.0
         reply["reported_delay_ms"] = reported
         if reply["truth_first_sample_ms"] is not None:
-            reply["heard_error_ms"] = reply["heard_ms"] - (reply["truth_first_sample_ms"] + reported)
+            injected = (
+                reply["truth_first_sample_ms"]
+                + (reply["truth_send_delay_ms"] or 0.0)
+                + (reply["truth_codec_delay_ms"] or 0.0)
+            )
+            reply["heard_error_ms"] = reply["heard_ms"] - (injected + reported)
     errors = [r["heard_error_ms"] for r in replies if "heard_error_ms" in r]
     delays = [r["media_delay_ms"] for r in replies]
     heard = [r["heard_ms"] for r in replies]

@@ -88,6 +88,17 @@ def test_the_onset_detector_is_sample_accurate_on_the_signal_it_sees(media_page:
     assert result["abs_p99_ms"] < 30
 
 
+def test_the_track_frames_detector_stamps_onsets_when_the_track_carries_them(media_page: Page, pages: str) -> None:
+    # A local WebAudio track's frames are stamped when its context renders them: the scheduled times are when that
+    # context plays them out, its reported latency (base + output) later. The detector reads the frames themselves.
+    result = measure_onsets(media_page, pages, 40, seed=14, method="track", window_ms=(-150.0, 100.0))
+    assert result["method"] == "track"
+    assert result["matched"] >= 39 and result["false_onsets"] <= 1
+    assert abs(result["bias_ms"] + result["context_latency_ms"]) < 15, result["bias_ms"]
+    errors = result["errors_ms"]
+    assert percentile([abs(e - result["bias_ms"]) for e in errors], 99) < 15
+
+
 def test_without_audio_worklet_the_analyser_fallback_still_finds_onsets(media_page: Page, pages: str) -> None:
     result = measure_onsets(media_page, pages, 30, seed=13, path="direct", forceAnalyser=True)
     assert result["method"] == "analyser"

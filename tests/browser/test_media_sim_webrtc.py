@@ -47,10 +47,18 @@ def test_a_browser_hears_and_sees_the_simulated_avatar_and_times_every_reply(med
         assert reply["heard_ms"] > reply["truth_first_sample_ms"] - 5, reply
         assert reply["jitter_buffer_ms"] is not None and reply["jitter_buffer_ms"] >= 0, reply
         assert abs(reply["heard_error_ms"]) < 300, reply
+        # Chromium hands the track's frames to the page: the onset is at the receiver's playout point, and the
+        # same sound reaches WebAudio later (the track-to-context path and the context's output latency).
+        assert reply["onset_method"] == "track", reply
+        assert reply["truth_send_delay_ms"] is not None and reply["truth_send_delay_ms"] >= 0, reply
+        assert reply["webaudio_delay_ms"] is not None and 0 < reply["webaudio_delay_ms"] < 300, reply
     assert all(truth["messages"][r["mid"]]["media"]["heard"] for r in replies)
     video = result["summary"]["video"]
     assert video["firstFrameAt"] is not None
     assert video["frames"] > 10
     assert video["motion"] >= 5  # the mouth moved while the avatar spoke
+    frames = result["summary"]["frames"]
+    # The frames reach the page after their timestamps, never before: those are on the page's clock.
+    assert frames["count"] > 50 and frames["lag_ms"]["min"] >= -1 and frames["lag_ms"]["p50"] < 50, frames
     stats = result["summary"]["stats"]
     assert stats["packets_received"] > 0 and stats["jitter_buffer_emitted"] > 0

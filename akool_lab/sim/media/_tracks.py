@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import functools
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from av import AudioFrame, VideoFrame
 from akool_lab.sim._state import NS_PER_MS, now_ns
 from akool_lab.sim.media._speech_audio import SAMPLE_RATE, Speech
 
-__all__ = ["FRAME_SAMPLES", "FaceTrack", "SpeechTrack", "Utterance"]
+__all__ = ["FRAME_SAMPLES", "FaceTrack", "SpeechTrack", "Utterance", "codec_delay_ms"]
 
 #: 20 ms of audio per frame, the Opus packet time WebRTC uses.
 FRAME_SAMPLES = SAMPLE_RATE // 50
@@ -66,6 +67,8 @@ class SpeechTrack(MediaStreamTrack):
         #: The loudness of the last frame handed out, 0..1 (RMS against a loud voice), for the face.
         self.level = 0.0
         self._time_base = fractions.Fraction(1, SAMPLE_RATE)
+        #: Truths whose first sample was handed out in the last frame: (truth, when that frame was handed out).
+        self._awaiting_send: list[tuple[dict[str, Any], int]] = []
 
     def add(self, utterance: Utterance) -> None:
         """Plan an utterance (its clip may still be synthesizing)."""
@@ -81,6 +84,7 @@ class SpeechTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         now = now_ns()
+        self._note_sent(now)
         if self._t0_ns is None:
             self._t0_ns = now
         due = self._t0_ns + self._frame * FRAME_NS
@@ -112,8 +116,18 @@ class SpeechTrack(MediaStreamTrack):
         self.level = min(1.0, float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) / 6000.0)
         handed = now_ns()
         for utterance, offset in firsts:
-            self._record_first_sample(utterance, due, offset, handed)
+            self._record_first_sample(utterance, due, offset, handed, frame.pts)
         return frame
+
+    def _note_sent(self, now: int) -> None:
+        # The sender asks for the next frame once it has encoded the last one and handed its packet to the network
+        # (aiortc's RTCRtpSender: recv, encode, send, recv...): the frame holding a reply's first sample was on its
+        # way to the receiver by now.
+        for truth, handed in self._awaiting_send:
+            media = truth.get("media")
+            if isinstance(media, dict) and "first_sample_ms" in media:
+                media["send_delay_ms"] = round((now - handed) / NS_PER_MS, 3)
+        self._awaiting_send.clear()
 
     def _mix(self, utterance: Utterance, frame_ns: int, pcm: npt.NDArray[np.int32]) -> int | None:
         """Add the utterance's part of this frame to ``pcm``; the index of its first sample when it starts here."""
@@ -152,7 +166,9 @@ class SpeechTrack(MediaStreamTrack):
             self._utterances.remove(utterance)  # finished (or cut): its last sample is in this frame
         return offset if 0 <= offset < FRAME_SAMPLES else None
 
-    def _record_first_sample(self, utterance: Utterance, frame_ns: int, offset: int, handed_ns: int) -> None:
+    def _record_first_sample(
+        self, utterance: Utterance, frame_ns: int, offset: int, handed_ns: int, frame_pts: int
+    ) -> None:
         ms, arrived = NS_PER_MS, utterance.arrived_ns
         nominal = frame_ns + offset * 1_000_000_000 // SAMPLE_RATE
         entered = handed_ns + offset * 1_000_000_000 // SAMPLE_RATE
@@ -161,6 +177,8 @@ class SpeechTrack(MediaStreamTrack):
             "heard": True,
             "voice": clip.voice,
             "clip_ms": round(clip.duration_ms, 3),
+            # (send_delay_ms, added when the sender asks for the next frame: from that hand-over to the frame's
+            # packet leaving for the network, its encoding included.)
             # When the first sample of speech entered the track (the frame holding it was handed to the sender, plus
             # the sample's place in that frame), from the question's arrival: the injected time to audio.
             "first_sample_ms": round((entered - arrived) / ms, 3),
@@ -169,7 +187,38 @@ class SpeechTrack(MediaStreamTrack):
             "timeline_error_ms": round((handed_ns - frame_ns) / ms, 3),
             "first_sample_at_ns": entered,
             "nominal_at_ns": nominal,
+            # Where that sample is in the track's sample count (the RTP timestamp's offset from the stream's first
+            # sample), and in its 20 ms frame: what ties the truth to the packet a browser receives.
+            "frame_pts": frame_pts,
+            # The codec's delay: the receiver's decoder plays that sample this much later (see codec_delay_ms).
+            "codec_delay_ms": codec_delay_ms(),
+            "frame_offset_samples": offset,
         }
+        self._awaiting_send.append((utterance.truth, handed_ns))
+
+
+@functools.cache
+def codec_delay_ms() -> float:
+    """How much later than its input the Opus stream the peer sends plays each sample, in ms (6.5 for libopus).
+
+    An Opus encoder looks ahead before it encodes (2.5 ms, plus 4 ms of delay compensation): a decoder's output
+    lags the encoder's input by that much, so the first sample of speech that entered the track comes out of the
+    receiver's decoder that much later than the packet's timestamp says. Read from the encoder aiortc sends with
+    (the same class, settings and libopus): its first packet's timestamp is that many samples before its first
+    input sample. No receive statistic reports it: the ground truth adds it to the time the speech entered.
+    """
+    from aiortc.codecs import get_encoder
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    encoder: Any = get_encoder(RTCRtpCodecParameters(mimeType="audio/opus", clockRate=SAMPLE_RATE, channels=2))
+    frame = AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+    frame.planes[0].update(np.zeros(FRAME_SAMPLES, dtype=np.int16).tobytes())
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = 0
+    frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+    encoder.encode(frame)
+    first_pts = getattr(encoder, "first_packet_pts", None)
+    return -first_pts * 1000 / SAMPLE_RATE if isinstance(first_pts, int) and first_pts <= 0 else 0.0
 
 
 def _samples_between(from_ns: int, to_ns: int) -> int:

@@ -16,54 +16,65 @@
 
 const WORKLET_NAME = "akool-lab-onset";
 
-// The worklet's code, as text: it is turned into a Blob URL so that no extra file has to be served.
-const WORKLET_SOURCE = `
-const HISTORY = 8192; // samples kept for look-back and confirmation (170 ms at 48 kHz)
-class OnsetProcessor extends AudioWorkletProcessor {
-  constructor(options) {
-    super();
-    const o = options.processorOptions;
-    this.ratio = 10 ** (o.thresholdDb / 20);        // a sample this far above the floor's RMS starts a candidate
-    this.confirmRatio = 10 ** (o.confirmDb / 20);    // and the RMS of the next confirm window must be this far
-    this.quietRatio = 10 ** (o.quietDb / 20);        // below this, the signal counts as silent again
+// The detector itself, on a mono stream of samples numbered by frame (a running sample count). The AudioWorklet and
+// the track reader both run it: its source text is copied into the worklet's module, so it refers to nothing outside
+// itself. push() reports {type: "ready"|"onset"|"offset"|"level", frame, ...} through `post`; frames are turned into
+// times by the caller, which knows where its samples come from.
+class OnsetCore {
+  constructor(o, rate) {
+    this.ratio = 10 ** (o.thresholdDb / 20); // a sample this far above the floor's RMS starts a candidate
+    this.confirmRatio = 10 ** (o.confirmDb / 20); // and the RMS of the next confirm window must be this far
+    this.quietRatio = 10 ** (o.quietDb / 20); // below this, the signal counts as silent again
     this.minAmp = 10 ** (o.minLevelDb / 20);
-    this.learnFrames = Math.round(o.learnMs * sampleRate / 1000);
-    this.confirmFrames = Math.max(32, Math.round(o.confirmMs * sampleRate / 1000));
-    this.hangFrames = Math.round(o.hangoverMs * sampleRate / 1000);
-    this.backFrames = Math.round(o.lookBackMs * sampleRate / 1000);
-    this.levelEvery = Math.round(o.levelEveryMs * sampleRate / 1000);
-    this.history = new Float32Array(HISTORY);
-    this.floor = 0;        // RMS of the background, learnt while silent
+    this.learnFrames = Math.round((o.learnMs * rate) / 1000);
+    this.confirmFrames = Math.max(32, Math.round((o.confirmMs * rate) / 1000));
+    this.hangFrames = Math.round((o.hangoverMs * rate) / 1000);
+    this.backFrames = Math.round((o.lookBackMs * rate) / 1000);
+    this.levelEvery = Math.round((o.levelEveryMs * rate) / 1000);
+    this.size = 8192; // samples kept for look-back and confirmation (170 ms at 48 kHz)
+    this.history = new Float32Array(this.size);
+    this.floor = 0; // RMS of the background, learnt while silent
     this.floorKnown = false;
-    this.seen = 0;         // frames processed since the first input arrived
-    this.firstFrame = -1;  // context frame of the first input sample
+    this.seen = 0; // frames processed since the first input arrived
+    this.firstFrame = -1; // frame of the first input sample
+    this.end = 0;
     this.state = "learning";
     this.candidate = -1;
     this.quietSince = -1;
     this.lastLevel = 0;
-    this.stopped = false;
-    this.port.onmessage = (event) => { if (event.data === "stop") this.stopped = true; };
   }
-  sample(frame) { return this.history[frame % HISTORY]; }
+  sample(frame) {
+    return this.history[frame % this.size];
+  }
   rms(from, to) {
     let sum = 0;
-    for (let f = from; f < to; f++) { const x = this.sample(f); sum += x * x; }
+    for (let f = from; f < to; f++) {
+      const x = this.sample(f);
+      sum += x * x;
+    }
     return Math.sqrt(sum / Math.max(1, to - from));
   }
   learn(r) {
-    if (!this.floorKnown) { this.floor = r; this.floorKnown = true; return; }
+    if (!this.floorKnown) {
+      this.floor = r;
+      this.floorKnown = true;
+      return;
+    }
     // Falls fast, rises slowly: a burst that is not (yet) an onset barely moves it.
     this.floor += (r < this.floor ? 0.2 : 0.01) * (r - this.floor);
   }
-  threshold() { return Math.max(this.floor * this.ratio, this.minAmp); }
+  threshold() {
+    return Math.max(this.floor * this.ratio, this.minAmp);
+  }
   // The onset is where the rise began: walk back from the threshold crossing in 0.5 ms steps while the RMS of
   // the millisecond before is clearly above the background (a ramped onset crosses the threshold some
   // milliseconds after it starts), then take the first sample of that stretch that stands out of the noise.
   lookBack(crossing) {
-    const step = 24, window = 48;
+    const step = 24;
+    const window = 48;
     const level = Math.max(this.floor * 2, this.minAmp / 16);
     let start = crossing;
-    const limit = Math.max(crossing - this.backFrames, this.firstFrame + window, this.end - HISTORY + window);
+    const limit = Math.max(crossing - this.backFrames, this.firstFrame + window, this.end - this.size + window);
     while (start - step >= limit && this.rms(start - window, start) >= level) start -= step;
     const peak = Math.max(this.floor * 3.5, this.minAmp / 8);
     for (let f = Math.max(start - window, this.firstFrame); f <= crossing; f++) {
@@ -71,19 +82,15 @@ class OnsetProcessor extends AudioWorkletProcessor {
     }
     return crossing;
   }
-  process(inputs) {
-    if (this.stopped) return false;
-    const input = inputs[0];
-    if (!input || input.length === 0 || input[0].length === 0) return true; // no track data yet
-    const n = input[0].length;
-    const base = currentFrame;
+  // Samples `mono` (a Float32Array) are frames base, base + 1, ...
+  push(mono, base, post) {
+    const n = mono.length;
+    if (n === 0) return;
     if (this.firstFrame < 0) this.firstFrame = base;
     let sum = 0;
     for (let i = 0; i < n; i++) {
-      let x = 0;
-      for (let c = 0; c < input.length; c++) x += input[c][i];
-      x /= input.length;
-      this.history[(base + i) % HISTORY] = x;
+      const x = mono[i];
+      this.history[(base + i) % this.size] = x;
       sum += x * x;
     }
     this.end = base + n;
@@ -93,14 +100,22 @@ class OnsetProcessor extends AudioWorkletProcessor {
       this.learn(r);
       if (this.seen >= this.learnFrames) {
         this.state = "silent";
-        this.port.postMessage({ type: "ready", frame: this.end, floor: this.floor });
+        post({ type: "ready", frame: this.end, floor: this.floor });
       }
     } else if (this.state === "silent") {
       const t = this.threshold();
       let crossing = -1;
-      for (let i = 0; i < n; i++) if (Math.abs(this.sample(base + i)) > t) { crossing = base + i; break; }
+      for (let i = 0; i < n; i++) {
+        if (Math.abs(mono[i]) > t) {
+          crossing = base + i;
+          break;
+        }
+      }
       if (crossing < 0) this.learn(r);
-      else { this.state = "candidate"; this.candidate = crossing; }
+      else {
+        this.state = "candidate";
+        this.candidate = crossing;
+      }
     }
     if (this.state === "candidate" && this.end >= this.candidate + this.confirmFrames) {
       const level = this.rms(this.candidate, this.candidate + this.confirmFrames);
@@ -108,7 +123,7 @@ class OnsetProcessor extends AudioWorkletProcessor {
         const frame = this.lookBack(this.candidate);
         this.state = "active";
         this.quietSince = -1;
-        this.port.postMessage({ type: "onset", frame, crossing: this.candidate, level, floor: this.floor });
+        post({ type: "onset", frame, crossing: this.candidate, level, floor: this.floor });
       } else {
         this.state = "silent"; // a click or a noise peak: not an onset
       }
@@ -118,7 +133,7 @@ class OnsetProcessor extends AudioWorkletProcessor {
         if (this.quietSince < 0) this.quietSince = base;
         if (this.end - this.quietSince >= this.hangFrames) {
           this.state = "silent";
-          this.port.postMessage({ type: "offset", frame: this.quietSince, floor: this.floor });
+          post({ type: "offset", frame: this.quietSince, floor: this.floor });
         }
       } else {
         this.quietSince = -1;
@@ -126,8 +141,35 @@ class OnsetProcessor extends AudioWorkletProcessor {
     }
     if (this.levelEvery > 0 && this.end - this.lastLevel >= this.levelEvery) {
       this.lastLevel = this.end;
-      this.port.postMessage({ type: "level", frame: this.end, rms: r, floor: this.floor, state: this.state });
+      post({ type: "level", frame: this.end, rms: r, floor: this.floor, state: this.state });
     }
+  }
+}
+
+// The worklet's code, as text: it is turned into a Blob URL so that no extra file has to be served. Its frames are
+// the context's (currentFrame): one render quantum (128 frames) per call, each sample at its own index.
+const WORKLET_SOURCE = `
+${OnsetCore.toString()}
+class OnsetProcessor extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    this.core = new OnsetCore(options.processorOptions, sampleRate);
+    this.mono = new Float32Array(128);
+    this.stopped = false;
+    this.port.onmessage = (event) => { if (event.data === "stop") this.stopped = true; };
+  }
+  process(inputs) {
+    if (this.stopped) return false;
+    const input = inputs[0];
+    if (!input || input.length === 0 || input[0].length === 0) return true; // no track data yet
+    const n = input[0].length;
+    if (this.mono.length !== n) this.mono = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      let x = 0;
+      for (let c = 0; c < input.length; c++) x += input[c][i];
+      this.mono[i] = x / input.length;
+    }
+    this.core.push(this.mono, currentFrame, (message) => this.port.postMessage(message));
     return true;
   }
 }
@@ -145,8 +187,14 @@ export const ONSET_DEFAULTS = Object.freeze({
   hangoverMs: 120,
   lookBackMs: 15,
   levelEveryMs: 0, // > 0: also report the level this often (for a meter)
-  playout: false, // true: play the track through this AudioContext (then onsets are when it is heard from here)
+  playout: false, // true: also play the track through an AudioContext (the detector's, or options.context)
+  method: "auto", // "track" (the track's own frames), "audioworklet" or "analyser"; "auto": the first available
 });
+
+/** Whether this browser hands a track's own audio frames to the page (MediaStreamTrackProcessor, Chromium). */
+export function canReadTrackFrames() {
+  return typeof MediaStreamTrackProcessor === "function" && typeof AudioData === "function";
+}
 
 /** The performance.now() at which the AudioContext plays out the sample at context time `t` (seconds). */
 export function contextTimeToPerformance(context, t) {
@@ -180,20 +228,38 @@ function workletModuleUrl() {
 /**
  * Attach an onset detector to an audio MediaStreamTrack.
  *
+ * Where the browser hands the page a track's own frames (MediaStreamTrackProcessor: Chromium), the detector reads
+ * them ("track" method): each frame of a received WebRTC track carries, as its timestamp, the moment the receiver
+ * took it out of its jitter buffer for playout, on this page's performance.now() timeline; an onset is that
+ * moment plus the sample's place in the frame: the time of the sound at the receiver's playout point, before the
+ * audio device's own output delay (which the receiver reports as its playout delay). Elsewhere it listens through
+ * WebAudio ("audioworklet", or "analyser" without AudioWorklet): an onset is then the time the detector's
+ * AudioContext would play that sample out, which is later than the receiver's playout point by the path from the
+ * track into WebAudio and the context's own output latency (in Chromium headless, measured: about 45 ms).
+ *
  * options: ONSET_DEFAULTS' keys, plus
- *   context: an AudioContext to use (default: a new one, closed by stop());
+ *   context: an AudioContext to use for the WebAudio methods and for playout (default: a new one, closed by stop());
  *   onOnset({at, frame, level_db, floor_db, method}), onOffset({at, ...}), onReady({at, floor_db}),
  *   onLevel({at, rms_db, floor_db, state}), onError(error);
- *   forceAnalyser: true to use the AnalyserNode fallback even where AudioWorklet exists;
+ *   forceAnalyser: true to use the AnalyserNode fallback (same as method: "analyser");
  *   noSink: true not to attach the track to a muted <audio> element (Chromium needs one for remote tracks).
- * Returns {context, method, onsets, offsets, ready, stop()}; `ready` resolves once the floor is learnt.
+ * Returns {context, method, onsets, offsets, ready, stop()}; `ready` resolves once the floor is learnt. With the
+ * "track" method it also has `frames` {count, gaps, lag_ms: {min, p50, max}}: how long after its timestamp each
+ * frame reached the page (the check that the timestamps are on this page's clock).
  */
 export async function detectOnsets(track, options = {}) {
   if (!track || track.kind !== "audio") throw new TypeError("detectOnsets: expected an audio MediaStreamTrack");
-  const ownContext = !options.context;
-  const context = options.context || new AudioContext({ latencyHint: "interactive" });
+  const o = { ...ONSET_DEFAULTS, ...options };
+  const method = o.forceAnalyser ? "analyser" : o.method;
+  const useFrames = method === "track" || (method === "auto" && canReadTrackFrames());
+  if (method === "track" && !canReadTrackFrames()) {
+    throw new TypeError("detectOnsets: this browser does not hand a track's frames to the page (method: \"track\")");
+  }
+  const ownContext = !options.context && (!useFrames || o.playout);
+  const context = options.context || (ownContext ? new AudioContext({ latencyHint: "interactive" }) : null);
   const stream = new MediaStream([track]);
-  // Chromium delivers a remote WebRTC track to WebAudio only while a media element also consumes it.
+  // Chromium delivers a remote WebRTC track (to WebAudio and to a track reader) only while a media element also
+  // consumes it.
   let sink = null;
   if (typeof document !== "undefined" && !options.noSink) {
     sink = document.createElement("audio");
@@ -201,15 +267,146 @@ export async function detectOnsets(track, options = {}) {
     sink.srcObject = stream;
     sink.play?.().catch(() => {});
   }
-  const source = context.createMediaStreamSource(stream);
-  const detector = await detectOnsetsOnNode(context, source, options);
-  if (options.playout) source.connect(context.destination);
-  const stopNode = detector.stop;
+  const source = context ? context.createMediaStreamSource(stream) : null;
+  const detector = useFrames
+    ? await detectOnsetsOnFrames(track, options)
+    : await detectOnsetsOnNode(context, source, { ...options, method: method === "auto" ? "audioworklet" : method });
+  detector.context = context;
+  if (o.playout && source) {
+    if (context.state === "suspended") await context.resume().catch((error) => o.onError?.(error));
+    source.connect(context.destination);
+  }
+  const stopDetector = detector.stop;
   detector.stop = async () => {
-    await stopNode();
-    source.disconnect();
+    await stopDetector();
+    source?.disconnect();
     if (sink) sink.srcObject = null;
     if (ownContext) await context.close();
+  };
+  return detector;
+}
+
+// The detector's raw messages, turned into events on this page's clock (`timeOf(frame)`).
+function onsetHandler(detector, o, method, timeOf, markReady) {
+  const db = (x) => (x > 0 ? 20 * Math.log10(x) : -Infinity);
+  return (data) => {
+    if (data.type === "onset") {
+      const event = {
+        at: timeOf(data.frame),
+        frame: data.frame,
+        crossing_at: timeOf(data.crossing ?? data.frame),
+        level_db: db(data.level),
+        floor_db: db(data.floor),
+        method,
+      };
+      detector.onsets.push(event);
+      o.onOnset?.(event);
+    } else if (data.type === "offset") {
+      const event = { at: timeOf(data.frame), frame: data.frame, floor_db: db(data.floor), method };
+      detector.offsets.push(event);
+      o.onOffset?.(event);
+    } else if (data.type === "ready") {
+      detector.floorDb = db(data.floor);
+      const event = { at: timeOf(data.frame), floor_db: detector.floorDb };
+      markReady(event);
+      o.onReady?.(event);
+    } else if (data.type === "level") {
+      detector.floorDb = db(data.floor);
+      o.onLevel?.({ at: timeOf(data.frame), rms_db: db(data.rms), floor_db: db(data.floor), state: data.state });
+    }
+  };
+}
+
+// A frame whose timestamp is further than this from where the previous one ended is after a gap (frames dropped).
+const FRAME_GAP_MS = 5;
+// The timestamps are taken as this page's clock only if frames reach the page at most this long after them.
+const FRAME_LAG_LIMIT_MS = 1000;
+
+/**
+ * The detector on a track's own frames (MediaStreamTrackProcessor): the "track" method of detectOnsets. Each
+ * AudioData's timestamp (microseconds) is, in Chromium, on the page's performance timeline: for a received track,
+ * when the receiver's playout took the frame from its jitter buffer (delivered to the track's sinks at once, so a
+ * frame reaches the page a fraction of a millisecond after its timestamp; `frames.lag_ms` shows it). A frame's
+ * samples follow its timestamp at the sample rate. Same options and result as detectOnsets.
+ */
+export async function detectOnsetsOnFrames(track, options = {}) {
+  const o = { ...ONSET_DEFAULTS, ...options };
+  const detector = { context: null, method: "track", onsets: [], offsets: [], floorDb: -Infinity, ready: null, stop: null };
+  const lags = [];
+  detector.frames = {
+    count: 0,
+    gaps: 0,
+    get lag_ms() {
+      if (!lags.length) return { min: null, p50: null, max: null };
+      const sorted = [...lags].sort((x, y) => x - y);
+      return { min: sorted[0], p50: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] };
+    },
+  };
+  let markReady;
+  detector.ready = new Promise((resolve) => (markReady = resolve));
+  const spans = []; // the last frames read: {start, n, at, rate}, to turn a frame number into a time
+  const timeOf = (frame) => {
+    for (let k = spans.length - 1; k >= 0; k--) {
+      const span = spans[k];
+      if (frame >= span.start || k === 0) return span.at + ((frame - span.start) / span.rate) * 1000;
+    }
+    return NaN;
+  };
+  const handle = onsetHandler(detector, o, "track", timeOf, markReady);
+  const processor = new MediaStreamTrackProcessor({ track });
+  const reader = processor.readable.getReader();
+  let stopped = false;
+  let core = null;
+  let rate = 0;
+  let frame = 0;
+  let mono = new Float32Array(0);
+  let plane = new Float32Array(0);
+  const read = async () => {
+    while (!stopped) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      try {
+        const received = performance.now();
+        const at = value.timestamp / 1000;
+        const n = value.numberOfFrames;
+        lags.push(received - at);
+        if (lags.length > 4096) lags.splice(0, 2048);
+        if (detector.frames.count < 20 && !(received - at > -1 && received - at < FRAME_LAG_LIMIT_MS)) {
+          throw new Error(`audio frame timestamps are not on this page's clock (a frame ${(received - at).toFixed(1)} ms after its timestamp)`);
+        }
+        if (value.sampleRate !== rate) {
+          rate = value.sampleRate;
+          core = new OnsetCore(o, rate);
+        }
+        const last = spans[spans.length - 1];
+        if (last && Math.abs(at - (last.at + (last.n / last.rate) * 1000)) > FRAME_GAP_MS) detector.frames.gaps += 1;
+        if (mono.length !== n) {
+          mono = new Float32Array(n);
+          plane = new Float32Array(n);
+        }
+        mono.fill(0);
+        const channels = value.numberOfChannels;
+        for (let c = 0; c < channels; c++) {
+          value.copyTo(plane, { planeIndex: c, format: "f32-planar" });
+          for (let i = 0; i < n; i++) mono[i] += plane[i] / channels;
+        }
+        spans.push({ start: frame, n, at, rate });
+        if (spans.length > 64) spans.shift();
+        core.push(mono, frame, handle);
+        frame += n;
+        detector.frames.count += 1;
+      } finally {
+        value.close();
+      }
+    }
+  };
+  const running = read().catch((error) => {
+    if (!stopped) o.onError?.(error);
+  });
+  detector.stop = async () => {
+    stopped = true;
+    await reader.cancel().catch(() => {});
+    await running;
   };
   return detector;
 }
@@ -227,39 +424,15 @@ export async function detectOnsetsOnNode(context, source, options = {}) {
       o.onError?.(error);
     }
   }
-  const db = (x) => (x > 0 ? 20 * Math.log10(x) : -Infinity);
   const detector = { context, method: "", onsets: [], offsets: [], floorDb: -Infinity, ready: null, stop: null };
   let markReady;
   detector.ready = new Promise((resolve) => (markReady = resolve));
   const onsetAt = (frame) => contextTimeToPerformance(context, frame / context.sampleRate);
-  const handle = (data, method) => {
-    if (data.type === "onset") {
-      const event = {
-        at: onsetAt(data.frame),
-        frame: data.frame,
-        crossing_at: onsetAt(data.crossing ?? data.frame),
-        level_db: db(data.level),
-        floor_db: db(data.floor),
-        method,
-      };
-      detector.onsets.push(event);
-      o.onOnset?.(event);
-    } else if (data.type === "offset") {
-      const event = { at: onsetAt(data.frame), frame: data.frame, floor_db: db(data.floor), method };
-      detector.offsets.push(event);
-      o.onOffset?.(event);
-    } else if (data.type === "ready") {
-      detector.floorDb = db(data.floor);
-      const event = { at: onsetAt(data.frame), floor_db: detector.floorDb };
-      markReady(event);
-      o.onReady?.(event);
-    } else if (data.type === "level") {
-      detector.floorDb = db(data.floor);
-      o.onLevel?.({ at: onsetAt(data.frame), rms_db: db(data.rms), floor_db: db(data.floor), state: data.state });
-    }
-  };
+  const handlers = {};
+  const handle = (data, method) => (handlers[method] ??= onsetHandler(detector, o, method, onsetAt, markReady))(data);
 
-  if (context.audioWorklet && typeof AudioWorkletNode !== "undefined" && !o.forceAnalyser) {
+  const analyser = o.forceAnalyser || o.method === "analyser";
+  if (context.audioWorklet && typeof AudioWorkletNode !== "undefined" && !analyser) {
     await context.audioWorklet.addModule(workletModuleUrl());
     const node = new AudioWorkletNode(context, WORKLET_NAME, {
       numberOfInputs: 1,
@@ -434,10 +607,12 @@ export function watchVideo(video, options = {}) {
  * jitter_buffer_target_delay_s, jitter_buffer_minimum_delay_s, concealed_samples, total_samples_received,
  * packets_received, packets_lost, jitter_s, playout_delay_s, playout_samples, and, from the previous sample:
  * jitter_buffer_ms (mean jitter buffer delay of the samples emitted since), concealed (samples concealed since)}.
- * Returns {samples, latest(), sample(), stop()}; `sample()` takes one now (a promise of it).
+ * Returns {samples, latest(), sample(), fast(until), stop()}; `sample()` takes one now (a promise of it);
+ * `fast(until)` samples every options.fastIntervalMs (10) until performance.now() `until`. The last few thousand
+ * samples are kept.
  */
 export function sampleAudioReceiverStats(source, options = {}) {
-  const o = { intervalMs: 250, ...options };
+  const o = { intervalMs: 250, fastIntervalMs: 10, ...options };
   const samples = [];
   let stopped = false;
   const receiver = () => {
@@ -483,19 +658,42 @@ export function sampleAudioReceiverStats(source, options = {}) {
     }
     if (prev && s.concealed_samples !== null) s.concealed = s.concealed_samples - prev.concealed_samples;
     samples.push(s);
+    if (samples.length > 4000) samples.splice(0, 2000);
     options.onSample?.(s);
     return s;
   };
-  const timer = setInterval(() => {
-    if (!stopped) sample().catch((error) => options.onError?.(error));
-  }, o.intervalMs);
+  // One getStats at a time: a slow one (a busy page) is not piled up behind.
+  let busy = false;
+  const tick = () => {
+    if (stopped || busy) return;
+    busy = true;
+    sample()
+      .catch((error) => options.onError?.(error))
+      .finally(() => (busy = false));
+  };
+  const timer = setInterval(tick, o.intervalMs);
+  // Faster sampling for a while (fast(until)): Chromium updates the counters every 10 ms of audio it plays out, so
+  // sampling that often around a reply's first sound reads the delay of the very frames that carried it.
+  let fastUntil = -Infinity;
+  let fastTimer = null;
+  const fastTick = () => {
+    fastTimer = null;
+    if (stopped || performance.now() > fastUntil) return;
+    tick();
+    fastTimer = setTimeout(fastTick, o.fastIntervalMs);
+  };
   return {
     samples,
     sample,
     latest: () => samples[samples.length - 1] ?? null,
+    fast: (until) => {
+      fastUntil = until;
+      if (fastTimer === null && performance.now() < until) fastTimer = setTimeout(fastTick, 0);
+    },
     stop: () => {
       stopped = true;
       clearInterval(timer);
+      clearTimeout(fastTimer);
     },
   };
 }
@@ -523,7 +721,7 @@ const EARLY_ONSET_MS = 1500;
 const UNHEARD_MS = 3000;
 
 export class PerceivedTimings {
-  constructor({ emit = () => {}, statsIntervalMs = 25, statsEveryMs = 1000, emitLeadMs = 25, ...onset } = {}) {
+  constructor({ emit = () => {}, statsIntervalMs = 25, statsEveryMs = 1000, emitLeadMs = 45, ...onset } = {}) {
     this.emit = emit;
     this.statsIntervalMs = statsIntervalMs;
     this.statsEveryMs = statsEveryMs;
@@ -557,7 +755,9 @@ export class PerceivedTimings {
       ...this.onsetOptions,
       onOnset: (o) => this.onOnset(o),
       onOffset: (o) => this.emit({ type: "offset", at: o.at }),
+      onError: (error) => this.emit({ type: "detector_error", at: performance.now(), message: String(error?.message ?? error) }),
     });
+    this.emit({ type: "detector", at: performance.now(), method: this.detector.method });
     return this.detector;
   }
 
@@ -592,6 +792,8 @@ export class PerceivedTimings {
       if (this.reply && !this.reply.heard) this.giveUp(this.reply, at);
       // Replies are spoken one after another, in the order of the questions sent and the user's turns heard.
       const question = this.pending.shift() ?? null;
+      // Its first sound is due within the media path's delay: read the receiver's counters often until then.
+      this.stats?.fast(at + EARLY_ONSET_MS);
       this.reply = {
         mid: question?.mid ?? null,
         reply_mid: message.mid ?? null,
@@ -638,6 +840,7 @@ export class PerceivedTimings {
         audio_start_at: reply.audio_start_at,
         onset_at: onset.at,
         at: onset.at,
+        onset_method: onset.method,
         heard_ms: reply.sent_at === null ? null : onset.at - reply.sent_at,
         transcript_at: reply.transcript_at,
         user_heard_ms: reply.transcript_at === null ? null : onset.at - reply.transcript_at,
@@ -645,15 +848,18 @@ export class PerceivedTimings {
         ...delays,
       });
     if (!this.stats) return finish({ jitter_buffer_ms: null, playout_delay_ms: null });
-    const left = onset.at - this.emitLeadMs;
+    // When that sample left the jitter buffer: the onset itself with the track's frames (their timestamps are that
+    // moment); through WebAudio, the path from the track into the context (emitLeadMs) earlier.
+    const left = onset.method === "track" ? onset.at : onset.at - this.emitLeadMs;
     const deadline = performance.now() + 2000;
     const read = () => {
       const samples = this.stats.samples;
       const latest = samples[samples.length - 1];
-      if ((!latest || latest.at <= left + 30) && performance.now() < deadline && !this.stopped) {
-        setTimeout(read, this.statsIntervalMs);
+      if ((!latest || latest.at <= left + 20) && performance.now() < deadline && !this.stopped) {
+        setTimeout(read, 5);
         return;
       }
+      this.stats.fast(-Infinity);
       finish(delaysAround(samples, left));
     };
     read();
