@@ -518,6 +518,9 @@ class Stage(anywidget.AnyWidget):
         if not isinstance(content, dict):
             return
         kind = content.get("type")
+        if kind == "relay-ping":  # the page times a round trip to this kernel (perceived.js: relay_rtt_ms)
+            self.send({"type": "relay-pong", **{key: content.get(key) for key in ("page_id", "mid", "t")}})
+            return
         if kind == "join-request":
             self._send_credentials(content.get("page_id"))
             return

@@ -106,6 +106,16 @@ def test_the_stage_shows_the_simulators_video_and_a_message_gets_its_heard_ms(
     assert ttfa_ms > 0
     assert run_in_kernel(page, run.path, f"print(stage.heard()[{mid!r}]['heard_ms'])").strip() == out[1]
     print(f"ttfa_ms={ttfa_ms:.1f} heard_ms={heard_ms:.1f} media_delay_ms={media_delay_ms:.1f}")
+    # The send reached the page through the kernel's relay, which heard_ms leaves out: the page timed a round trip
+    # to the kernel just after it (its own figure, never subtracted; here it waited for the blocking say to end).
+    wait_in_kernel(page, run.path, f"any(e.mid == {mid!r} for e in stage.recorder.filter('perceived.relay'))", 60)
+    rtt = run_in_kernel(
+        page,
+        run.path,
+        f"print([e.data['rtt_ms'] for e in stage.recorder.filter('perceived.relay') if e.mid == {mid!r}][0])",
+    )
+    assert 0 < float(rtt) < 120_000
+    print(f"relay_rtt_ms={float(rtt):.1f}")
     run_in_kernel(page, run.path, "live.close()")
 
 

@@ -2,12 +2,15 @@
 //
 // A standalone ES module (no build step, no other file served): the stage imports it, tests load it directly.
 //
-//   * detectOnsets(track, options): an onset detector on an audio MediaStreamTrack (WebAudio AudioWorklet, created
-//     from a Blob URL; an AnalyserNode fallback where AudioWorklet is missing). It learns the noise floor while the
-//     track is silent and reports each onset (the first audible sample after silence) and offset, stamped on the
-//     page's clock, performance.now(), at the time the sample is played out by the AudioContext: sample-accurate
-//     in the context's timeline (the worklet's currentFrame plus the sample's index), mapped to performance.now()
-//     through AudioContext.getOutputTimestamp().
+//   * detectOnsets(track, options): an onset detector on an audio MediaStreamTrack. It learns the noise floor while
+//     the track is silent and reports each onset (the first audible sample after silence) and offset, stamped on
+//     the page's clock, performance.now(). Where the browser hands the page the track's own frames
+//     (MediaStreamTrackProcessor, Chromium), it reads them: a received frame's timestamp is when the receiver took
+//     it out of its jitter buffer for playout, so an onset is the time of the sound at the receiver's playout
+//     point, to the sample. Elsewhere it listens through WebAudio (an AudioWorklet created from a Blob URL, or an
+//     AnalyserNode): an onset is then when the AudioContext plays that sample out (the worklet's currentFrame plus
+//     the sample's index, mapped to performance.now() through AudioContext.getOutputTimestamp()), which comes
+//     after the path from the track into WebAudio and the context's own latency.
 //   * watchVideo(video, options): first frame, frames with motion, freezes and stalls (requestVideoFrameCallback).
 //   * sampleAudioReceiverStats(source, options): the browser's own receive statistics of an audio track
 //     (jitter buffer delay per emitted sample, concealed samples...), sampled periodically.
@@ -707,13 +710,25 @@ export function sampleAudioReceiverStats(source, options = {}) {
  *   perceived.sent(mid, performance.now());                   // when a message's last chunk was handed over
  *   perceived.received(message, arrivedAt);                   // every v2 message from the avatar, parsed
  *
- * emit() gets raw events, each with `at` (performance.now()): {type: "onset"|"offset"|"first_frame"|"freeze"|
- * "stall"|"audio_stats", ...}, and one {type: "heard", mid, reply_mid, sent_at, audio_start_at, onset_at, heard_ms,
- * media_delay_ms, jitter_buffer_ms, playout_delay_ms, user_heard_ms} per reply once its first audible sample is
- * heard: heard_ms from the last chunk sent (null for a reply to the user's voice, which has user_heard_ms from its
- * transcript's arrival instead), media_delay_ms from audio_start's arrival; {type: "unheard"} when nothing was
- * heard of a reply 3 s after its audio_end (or when the next reply starts). The browser's reported delays are read over the stats interval in which
- * that sample left the jitter buffer.
+ * emit() gets raw events, each with `at` (performance.now()): {type: "detector" (its method), "onset"|"offset"|
+ * "first_frame"|"freeze"|"stall"|"audio_stats"|"relay"|"detector_error", ...}, and one {type: "heard", mid,
+ * reply_mid, sent_at, audio_start_at, onset_at, onset_method, heard_ms, media_delay_ms, jitter_buffer_ms,
+ * playout_delay_ms, concealed, stats_interval_ms, relay_rtt_ms, transcript_at, user_heard_ms} per reply once its
+ * first audible sample is heard; {type: "unheard"} when nothing was heard of a reply 3 s after its audio_end (or
+ * when the next reply starts).
+ *
+ * What heard_ms includes: from the message's last chunk handed to the data channel (sent_at; relayed sends: their
+ * arrival here) to the reply's first audible sample at the onset time (onset_at), all on this page's clock: the
+ * network both ways, the service, the sender's encoding (its codec's look-ahead included), the jitter buffer, and
+ * nothing after it. With onset_method "track" (Chromium: the received track's own frames), onset_at is when the
+ * receiver took that sample out of its jitter buffer for playout (the receiver's playout point); the audio device
+ * then adds its own output delay, which the receiver reports as playout_delay_ms (the sound reaches the speaker
+ * that much later; kept apart, not added). With "audioworklet"/"analyser" (other browsers), onset_at is when the
+ * detector's AudioContext would play the sample out: later than the receiver's playout point by the track-to-
+ * WebAudio path and the context's latency (about 45 ms in Chromium headless; bench_media measures it). A reply to
+ * the user's voice has heard_ms null and user_heard_ms from its transcript's arrival instead; media_delay_ms is from
+ * audio_start's arrival. jitter_buffer_ms (and playout_delay_ms) are the receiver's statistics over the interval in
+ * which that sample left the jitter buffer: its counters are read every 10 ms from audio_start to the onset.
  */
 // An onset heard at most this long before a reply's audio_start event is that reply's.
 const EARLY_ONSET_MS = 1500;
@@ -735,6 +750,7 @@ export class PerceivedTimings {
     this.lastStatsEmit = -Infinity;
     this.stopped = false;
     this.unclaimed = null; // the last onset no reply has claimed yet
+    this.relays = new Map(); // mid -> round trip (ms) to whoever relayed its send (the simulator's kernel)
   }
 
   async attachAudio(track, receiver = null) {
@@ -813,6 +829,19 @@ export class PerceivedTimings {
     }
   }
 
+  /**
+   * Where a message's send is relayed to this page (the simulator's kernel runs its data channel) rather than seen
+   * here, the page stamps it on arrival and heard_ms leaves out that relay. `relayed(mid, rttMs)`: a round trip to
+   * the relay (this page -> kernel -> this page) timed on this page's clock just after the relayed send arrived.
+   * It is reported as it is (a "relay" event, and relay_rtt_ms on that message's heard event), never subtracted:
+   * the relay's own delay is at most about that (its way back is the same path as the relay's).
+   */
+  relayed(mid, rttMs, at = performance.now()) {
+    this.relays.set(mid, rttMs);
+    if (this.relays.size > 64) this.relays.delete(this.relays.keys().next().value);
+    this.emit({ type: "relay", mid, at, rtt_ms: rttMs });
+  }
+
   giveUp(reply, at) {
     clearTimeout(reply.timer);
     if (this.reply === reply) this.reply = null;
@@ -845,6 +874,7 @@ export class PerceivedTimings {
         transcript_at: reply.transcript_at,
         user_heard_ms: reply.transcript_at === null ? null : onset.at - reply.transcript_at,
         media_delay_ms: onset.at - reply.audio_start_at,
+        relay_rtt_ms: this.relays.get(reply.mid) ?? null,
         ...delays,
       });
     if (!this.stats) return finish({ jitter_buffer_ms: null, playout_delay_ms: null });
