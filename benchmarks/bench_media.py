@@ -3,22 +3,34 @@
 * ``onset_error_p99_ms``: ``akool_lab/widgets/static/perceived.js``'s onset detector against onsets scheduled at
   known ``performance.now()`` times in Chromium: speech-like bursts (a buzz through a vowel-like filter, with
   attacks of 0 to 5 ms, or a burst of band-limited noise) at -35 to -15 dBFS over a steady background noise at
-  -55 dBFS, played through a ``MediaStreamAudioDestinationNode`` into a ``MediaStreamTrack`` the detector listens
-  to. Error = detected onset - scheduled onset, both on the page's clock (mapped through the AudioContext's output
-  timestamp). Target p99 of |error| <= 5 ms for the detector itself (the signal fed straight to it); the steady
-  delay a MediaStreamTrack adds in Chromium, and the spread around it, are reported beside it.
+  -55 dBFS. Error = detected onset - scheduled onset, both on the page's clock (the scheduled time is when the
+  AudioContext plays the sample out, mapped through its output timestamp). Target p99 of |error| <= 5 ms for the
+  detector itself (``direct``: the signal fed straight to its AudioWorklet, which maps each sample's frame to the
+  page's clock). Beside it, two paths through a local ``MediaStreamTrack`` (``MediaStreamAudioDestinationNode``):
+  ``track`` (back into WebAudio: Chromium's track-to-WebAudio path adds a steady delay, ``bias_ms``) and
+  ``frames`` (the detector reading the track's own frames, as it does on a received track: a local WebAudio
+  track's frames are stamped when the context renders them, so ``bias_ms`` is about minus the context's reported
+  latency, ``context_latency_ms``: a check that those timestamps are on the page's clock).
 
 * ``heard_error_p99_ms``: a page joins the simulator's WebRTC avatar (plain RTCPeerConnection, fast profile,
   loopback) and asks 100 questions on the WebRTC data channel; for each reply, heard_ms (last chunk sent -> first
-  audible sample, ``PerceivedTimings``) minus (the simulator's injected time from the question's arrival to the
-  first sample of speech entering its track + the jitter buffer and playout delays Chromium reports over the stats
-  interval in which that sample left the jitter buffer). Target p99 of |error| <= 20 ms. What remains is mostly a
-  steady offset (Chromium's own path from a received track into WebAudio, which no statistic reports), so
-  ``heard_error_spread_ms`` (|error - median|) is reported beside it.
+  audible sample at the receiver's playout point, ``PerceivedTimings`` reading the received track's frames) minus
+  (the simulator's injected time to audio + the jitter buffer delay Chromium reports for the 10 ms in which that
+  sample left it). The injected time is the simulator's ground truth, on its own clock, from the question's arrival:
+  to the first sample of speech entering its track (``first_sample_ms``), plus the sender's encoding and hand-off to
+  the network (``send_delay_ms``: until the sender asks for the next frame), plus the Opus encoder's look-ahead
+  (``codec_delay_ms``, 6.5 ms: the decoder plays that sample that much later). What remains is what nobody
+  reports: the data channel's way from the page to the simulator, the loopback network, Chromium's receive path
+  before its jitter buffer, and the detector's own error. Target p99 of |error| <= 20 ms.
+  Reported beside it, all on the page's clock: ``webaudio_delay_ms`` (the same onsets through an AudioWorklet
+  minus the track's: Chromium's track-to-WebAudio path plus the AudioContext's latency, what heard_ms included
+  before it read the track's frames), ``frames.lag_ms`` (how long after its timestamp each frame reached the page:
+  a fraction of a millisecond, never negative), the context's reported latencies and the receiver's reported
+  ``playout_delay_ms`` (the audio device after the playout point: not in heard_ms).
 * ``media_delay_ms``: audio_start's arrival -> the first audible sample, p50 and p99: what the media path adds.
 
-Run on its own: ``python benchmarks/bench_media.py [--quick]``. Needs Debian's chromium (``make chromium``). These
-keys are not (yet) in ``akool-lab bench``'s table (``akool_lab/bench.py``).
+Run on its own: ``python benchmarks/bench_media.py [--quick]``. Needs Debian's chromium (``make chromium``); the
+keys are in ``akool-lab bench``'s table (``akool_lab/bench.py``).
 """
 
 from __future__ import annotations
@@ -147,14 +159,16 @@ window.runOnsets = async ({ count, seed, noiseDb = -55, gapMs = 250, forceAnalys
     }
     node.start(t0);
     node.stop(t0 + length + 0.02);
-    scheduled.push({ at: due, kind, attack_ms: attack * 1000, level_db: 20 * Math.log10(level) });
+    scheduled.push({ at: due, t0, kind, attack_ms: attack * 1000, level_db: 20 * Math.log10(level) });
   }
   await new Promise((r) => setTimeout(r, gapMs + 300));
   const onsets = detector.onsets.map((o) => o.at);
+  const frames = detector.onsets.map((o) => o.frame);
   const latency_ms = (ctx.baseLatency + (ctx.outputLatency || 0)) * 1000;
   await detector.stop();
   await ctx.close();
-  return { path, scheduled, onsets, method: detector.method, floor_db: detector.floorDb, latency_ms };
+  return { path, scheduled, onsets, frames, rate: ctx.sampleRate, method: detector.method, floor_db: detector.floorDb,
+           latency_ms };
 };
 window.pageReady = true;
 </script>
@@ -365,21 +379,25 @@ def match_onsets(scheduled: list[float], detected: list[float], window_ms: tuple
     """Pair each scheduled onset with the first detection in ``[at + window[0], at + window[1]]``."""
     errors: list[float] = []
     used: set[int] = set()
-    missed = 0
-    for at in scheduled:
+    missed: list[int] = []
+    errors_at: list[tuple[int, int, float]] = []
+    for k, at in enumerate(scheduled):
         hit = next(
             (i for i, d in enumerate(detected) if i not in used and window_ms[0] <= d - at <= window_ms[1]), None
         )
         if hit is None:
-            missed += 1
+            missed.append(k)
             continue
         used.add(hit)
         errors.append(detected[hit] - at)
+        errors_at.append((k, hit, detected[hit] - at))
     absolute = [abs(e) for e in errors]
     return {
         "n": len(scheduled),
         "matched": len(errors),
-        "missed": missed,
+        "missed": len(missed),
+        "missed_at": missed,
+        "errors_at": errors_at,
         "false_onsets": len(detected) - len(used),
         "errors_ms": errors,
         "abs_p50_ms": percentile(absolute, 50) if absolute else None,
@@ -405,6 +423,22 @@ def measure_onsets(
     page.wait_for_function("window.pageReady === true", timeout=30_000)
     result: dict[str, Any] = page.evaluate("(o) => window.runOnsets(o)", {"count": count, "seed": seed, **options})
     summary = match_onsets([s["at"] for s in result["scheduled"]], result["onsets"], window_ms)
+    pairs = summary.pop("errors_at")
+    if result["method"] != "track" and options.get("path", "track") in ("track", "direct"):
+        # The same onsets on the context's own timeline (the detected frame against the scheduled context time):
+        # the detector alone. What separates the two is the context's clock slipping against the page's between
+        # the scheduling and the detection (a render that fell behind on a busy machine: ``slip_ms``).
+        rate = result["rate"]
+        on_context = [(result["frames"][i] / rate - result["scheduled"][k]["t0"]) * 1000 for k, i, _ in pairs]
+        slips = [e - c for (_, _, e), c in zip(pairs, on_context, strict=True)]
+        summary["context_abs_p99_ms"] = percentile([abs(c) for c in on_context], 99) if on_context else None
+        summary["context_abs_max_ms"] = max((abs(c) for c in on_context), default=None)
+        summary["slip_abs_p99_ms"] = percentile([abs(x) for x in slips], 99) if slips else None
+        summary["slipped_over_1ms"] = sum(abs(x) > 1 for x in slips)
+    # The worst few, with what was scheduled (to tell a detector's fault from a busy machine's).
+    worst = sorted(pairs, key=lambda pair: -abs(pair[2]))[:5]
+    summary["worst"] = [{**result["scheduled"][k], "error_ms": e} for k, _, e in worst]
+    summary["worst"] += [{**result["scheduled"][k], "error_ms": None} for k in summary.pop("missed_at")[:5]]
     summary["method"] = result["method"]
     summary["floor_db"] = result["floor_db"]
     summary["context_latency_ms"] = result["latency_ms"]
@@ -444,8 +478,9 @@ REPLY_TEXT = " ".join(["Hello from the simulated avatar, speaking on a real WebR
 
 def measure_heard(page: Any, base_url: str, sim: Any, count: int) -> dict[str, Any]:
     """Connect ``page`` to a new session on ``sim`` over WebRTC, ask ``count`` questions; per-reply timings with
-    the simulator's truth beside them, and ``heard_error_ms`` = heard_ms - (the injected time to the first sample
-    of speech + the delay the browser reports for that reply: jitter buffer plus playout)."""
+    the simulator's truth beside them, and ``heard_error_ms`` = heard_ms - (the injected time to audio: first sample
+    into the track + its send + the codec's look-ahead, on the simulator's clock; + the jitter buffer delay the
+    browser reports for that sample). See the module's docstring."""
     session = create_session(sim)
     page.goto(f"{base_url}/avatar.html")
     page.wait_for_function("window.pageReady === true", timeout=30_000)
@@ -485,6 +520,9 @@ def measure_heard(page: Any, base_url: str, sim: Any, count: int) -> dict[str, A
     delays = [r["media_delay_ms"] for r in replies]
     heard = [r["heard_ms"] for r in replies]
     jitter = [r["jitter_buffer_ms"] for r in replies if r["jitter_buffer_ms"] is not None]
+    webaudio = [r["webaudio_delay_ms"] for r in replies if r.get("webaudio_delay_ms") is not None]
+    playout = [r["playout_delay_ms"] for r in replies if r["playout_delay_ms"] is not None]
+    send = [r["truth_send_delay_ms"] for r in replies if r.get("truth_send_delay_ms") is not None]
 
     def spread(values: list[float]) -> dict[str, float | None]:
         if not values:
@@ -497,9 +535,16 @@ def measure_heard(page: Any, base_url: str, sim: Any, count: int) -> dict[str, A
             "max": max(values),
         }
 
+    keys = (
+        "mid", "heard_ms", "heard_error_ms", "truth_first_sample_ms", "truth_late_ms", "truth_send_delay_ms",
+        "jitter_buffer_ms", "stats_interval_ms", "concealed", "media_delay_ms", "webaudio_delay_ms",
+    )  # fmt: skip
+    worst = sorted((r for r in replies if "heard_error_ms" in r), key=lambda r: -abs(r["heard_error_ms"]))[:5]
     return {
         "session_id": session["_id"],
         "first_frame_after_connect": connected,
+        # The worst few replies, with what the truth and the browser said of each (to tell what went wrong).
+        "worst": [{key: r.get(key) for key in keys} for r in worst],
         "replies": replies,
         "summary": summary,
         "heard_ms": spread(heard),
@@ -507,8 +552,12 @@ def measure_heard(page: Any, base_url: str, sim: Any, count: int) -> dict[str, A
         "jitter_buffer_ms": spread(jitter),
         "heard_error_ms": spread(errors),
         "heard_error_abs_ms": spread([abs(e) for e in errors]),
-        # Around its median: how consistent the unreported part of the path is (the WebAudio capture of the track).
+        # Around its median: how consistent the unreported part of the path is.
         "heard_error_spread_ms": spread([abs(e - percentile(errors, 50)) for e in errors] if errors else []),
+        "send_delay_ms": spread(send),
+        "webaudio_delay_ms": spread(webaudio),
+        "playout_delay_ms": spread(playout),
+        "codec_delay_ms": replies[0].get("truth_codec_delay_ms") if replies else None,
     }
 
 
@@ -521,7 +570,7 @@ _HEARD_RUNS: dict[bool, dict[str, Any]] = {}
 
 def heard_error_p99_ms(quick: bool = False) -> dict[str, Any]:
     """p99 of |heard_ms - (injected time to audio + browser-reported jitter buffer delay)|, 100 messages (quick:
-    8), on the simulator's WebRTC avatar on loopback; target <= 20 ms. Also media_delay_ms p50/p99 (the floor of
+    8), on the simulator's WebRTC avatar on loopback; target <= 20 ms (see the module's docstring). Also media_delay_ms p50/p99 (the floor of
     what the media path adds on loopback)."""
     if quick not in _HEARD_RUNS:
         from akool_lab import sim
@@ -574,19 +623,22 @@ def onset_error_p99_ms(quick: bool = False) -> dict[str, Any]:
     """p99 of |detected - scheduled onset| in ms, 400 onsets (quick: 30) at speech-like levels; target <= 5 ms.
 
     The figure is the detector's own error: the generated signal goes straight into the detector's AudioWorklet.
-    Through a MediaStreamTrack (``track``), Chromium adds a steady delay of its own (its 10 ms track buffers), which
-    is reported apart: ``track.bias_ms`` (median), and ``track.spread_p99_ms``, the p99 of |error - median|.
+    Reported apart, through a local MediaStreamTrack: ``track`` (back into WebAudio: Chromium adds a steady delay of
+    its own) and ``frames`` (the track's own frames, stamped when the context renders them: about minus the
+    context's latency), each with ``bias_ms`` (median error) and ``spread_p99_ms`` (p99 of |error - median|).
     """
     count = ONSETS_QUICK if quick else ONSETS
     with serve_pages() as base, media_browser() as page:
         direct = measure_onsets(page, base, count, seed=7, path="direct")
         track = measure_onsets(page, base, count, seed=8, path="track")
-    errors = track.pop("errors_ms")
-    track["spread_p99_ms"] = percentile([abs(e - track["bias_ms"]) for e in errors], 99)
-    for result in (direct, track):
+        frames = measure_onsets(page, base, count, seed=9, path="track", method="track", window_ms=(-150.0, 100.0))
+    for result in (track, frames):
+        errors = result.pop("errors_ms")
+        result["spread_p99_ms"] = percentile([abs(e - result["bias_ms"]) for e in errors], 99) if errors else None
+    for result in (direct, track, frames):
         result.pop("scheduled")
     direct.pop("errors_ms")
-    return {"ratio": direct["abs_p99_ms"], "direct": direct, "track": track}
+    return {"ratio": direct["abs_p99_ms"], "direct": direct, "track": track, "frames": frames}
 
 
 def main() -> None:

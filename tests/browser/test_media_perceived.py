@@ -124,8 +124,9 @@ _ASSOCIATE_JS = """async () => {
   const events = [];
   const p = new PerceivedTimings({ emit: (e) => events.push(e) });
   const ev = (name, mid) => ({ v: 2, type: "event", mid, pld: { event: name } });
-  // A typed question, its reply heard 80 ms after audio_start.
+  // A typed question, its reply heard 80 ms after audio_start; its send was relayed (a round trip of 12.5 ms).
   p.sent("m-1", 1000);
+  p.relayed("m-1", 12.5, 1013);
   p.received(ev("audio_start", "r-1"), 1300);
   p.onOnset({ at: 1380, level_db: -30, floor_db: -70, method: "test" });
   p.received(ev("audio_end", "r-1"), 2000);
@@ -155,6 +156,8 @@ def test_perceived_timings_give_each_reply_its_heard_and_media_delay(media_page:
     heard = [e for e in events if e["type"] == "heard"]
     assert [(h["mid"], h["reply_mid"]) for h in heard] == [("m-1", "r-1"), ("u-1", "r-2"), ("m-2", "r-3")]
     assert heard[0]["heard_ms"] == 380 and heard[0]["media_delay_ms"] == 80 and heard[0]["user_heard_ms"] is None
+    assert heard[0]["relay_rtt_ms"] == 12.5 and heard[2]["relay_rtt_ms"] is None
+    assert [e for e in events if e["type"] == "relay"] == [{"type": "relay", "mid": "m-1", "at": 1013, "rtt_ms": 12.5}]
     assert heard[1]["heard_ms"] is None and heard[1]["user_heard_ms"] == 480 and heard[1]["media_delay_ms"] == -20
     assert heard[2]["heard_ms"] == 250 and heard[2]["media_delay_ms"] == 150
     assert [e for e in events if e["type"] == "unheard"] == [
