@@ -10,7 +10,11 @@
   ``track`` (back into WebAudio: Chromium's track-to-WebAudio path adds a steady delay, ``bias_ms``) and
   ``frames`` (the detector reading the track's own frames, as it does on a received track: a local WebAudio
   track's frames are stamped when the context renders them, so ``bias_ms`` is about minus the context's reported
-  latency, ``context_latency_ms``: a check that those timestamps are on the page's clock).
+  latency, ``context_latency_ms``: a check that those timestamps are on the page's clock). The detector is also
+  scored on the context's own timeline (``context_abs_p99_ms``: the detected frame against the scheduled context
+  time, no clock mapping); the difference, ``slip_abs_p99_ms``, is the context's clock slipping against the page's
+  between scheduling and detection: a render that fell behind on a busy machine plays the onset later than it was
+  scheduled for, the detector reports when it played, and the page-clock figure counts the slip as error.
 
 * ``heard_error_p99_ms``: a page joins the simulator's WebRTC avatar (plain RTCPeerConnection, fast profile,
   loopback) and asks 100 questions on the WebRTC data channel; for each reply, heard_ms (last chunk sent -> first
@@ -626,6 +630,8 @@ def onset_error_p99_ms(quick: bool = False) -> dict[str, Any]:
     Reported apart, through a local MediaStreamTrack: ``track`` (back into WebAudio: Chromium adds a steady delay of
     its own) and ``frames`` (the track's own frames, stamped when the context renders them: about minus the
     context's latency), each with ``bias_ms`` (median error) and ``spread_p99_ms`` (p99 of |error - median|).
+    ``direct.context_abs_p99_ms`` is the same detector on the context's timeline, ``direct.slip_abs_p99_ms`` the
+    context's clock slipping against the page's meanwhile (see the module's docstring).
     """
     count = ONSETS_QUICK if quick else ONSETS
     with serve_pages() as base, media_browser() as page:

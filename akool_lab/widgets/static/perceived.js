@@ -833,8 +833,10 @@ export class PerceivedTimings {
    * Where a message's send is relayed to this page (the simulator's kernel runs its data channel) rather than seen
    * here, the page stamps it on arrival and heard_ms leaves out that relay. `relayed(mid, rttMs)`: a round trip to
    * the relay (this page -> kernel -> this page) timed on this page's clock just after the relayed send arrived.
-   * It is reported as it is (a "relay" event, and relay_rtt_ms on that message's heard event), never subtracted:
-   * the relay's own delay is at most about that (its way back is the same path as the relay's).
+   * It is reported as it is (a "relay" event, and relay_rtt_ms on that message's heard event when it came back in
+   * time), never subtracted: the relay's own delay is at most about that (its way back is the same path as the
+   * relay's). A kernel answers only between cells: while a cell blocks (a live.say(...)), the round trip waits for
+   * it and bounds nothing (seconds; measured 2.9 s in the stage's browser test, whose say blocks).
    */
   relayed(mid, rttMs, at = performance.now()) {
     this.relays.set(mid, rttMs);
