@@ -675,8 +675,10 @@ export function sampleAudioReceiverStats(source, options = {}) {
       .finally(() => (busy = false));
   };
   const timer = setInterval(tick, o.intervalMs);
-  // Faster sampling for a while (fast(until)): Chromium updates the counters every 10 ms of audio it plays out, so
-  // sampling that often around a reply's first sound reads the delay of the very frames that carried it.
+  // Faster sampling for a while (fast(until)): WebRTC refreshes a report at most every 50 ms (measured in
+  // Chromium: the counters move in steps of 20 to 60 ms of audio, 50 ms apart; a getStats in between returns the
+  // cached report in under a millisecond), so sampling every 10 ms around a reply's first sound catches the refresh
+  // right after it: the delay is then read over the ~50 ms in which that sound left the jitter buffer, no wider.
   let fastUntil = -Infinity;
   let fastTimer = null;
   const fastTick = () => {
@@ -728,7 +730,8 @@ export function sampleAudioReceiverStats(source, options = {}) {
  * WebAudio path and the context's latency (about 45 ms in Chromium headless; bench_media measures it). A reply to
  * the user's voice has heard_ms null and user_heard_ms from its transcript's arrival instead; media_delay_ms is from
  * audio_start's arrival. jitter_buffer_ms (and playout_delay_ms) are the receiver's statistics over the interval in
- * which that sample left the jitter buffer: its counters are read every 10 ms from audio_start to the onset.
+ * which that sample left the jitter buffer (WebRTC refreshes them every 50 ms; they are read every 10 ms from
+ * audio_start to the onset, so that interval is the one refresh that covers it): a mean over ~50 ms of audio.
  */
 // An onset heard at most this long before a reply's audio_start event is that reply's.
 const EARLY_ONSET_MS = 1500;
