@@ -718,7 +718,7 @@ class StageController {
   handle(content, buffers) {
     if (content.page_id && content.page_id !== this.page) return; // meant for another tab
     // A relayed send (the simulator): time a round trip to the kernel now, the bound of the relay's delay (perceived.js).
-    if (content.type === "sim-sent") this.model.send({ type: "relay-ping", page_id: this.page, mid: content.mid, t: performance.now() });
+    if (content.type === "sim-sent" && this.perceived) this.model.send({ type: "relay-ping", page_id: this.page, mid: content.mid, t: performance.now() });
     if (content.type === "relay-pong") return void this.perceived?.relayed(content.mid, performance.now() - content.t);
     if (content.type === "credentials" && this.credentialsWaiter) {
       this.credentialsWaiter(content);
