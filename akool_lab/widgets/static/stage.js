@@ -223,6 +223,16 @@ function quietSdk(provider, sdk) {
   }
 }
 
+// The RTCRtpReceiver of an Agora remote track, or null (an SDK without getRTCRtpTransceiver, or none yet).
+function agoraReceiver(track) {
+  try {
+    const receiver = track.getRTCRtpTransceiver?.()?.receiver;
+    return typeof receiver?.getStats === "function" ? receiver : null;
+  } catch {
+    return null;
+  }
+}
+
 // LiveKit puts the access token in the WebSocket URL, and Chromium prints a failed WebSocket's whole URL in the
 // console. Ask the server's origin first (without the token): an unreachable server is then a clear failure and
 // the token is never written into a failing URL.
@@ -245,8 +255,9 @@ async function probeReachable(url, timeoutMs) {
 // Each provider joins its room and returns a room:
 //   {send(bytes) -> Promise, leave() -> Promise, stats() -> Promise<object|null>,
 //    mic: {start(deviceId), mute(bool), device(id), level() -> 0..1, stop(), devices() -> Promise<[...]>}}
-// `hooks`: onMessage(bytes, sender), onTrack(kind, mediaStreamTrack, sdkTrack), onTrackEnded(kind),
-//   onFailure(kind, text), onState(state, detail), onNotice(kind, text), onProblem(kind, text) (not fatal),
+// `hooks`: onMessage(bytes, sender), onTrack(kind, mediaStreamTrack, sdkTrack, receiver?), onTrackEnded(kind),
+//   onWatch(kind, mediaStreamTrack, receiver?) (a track the SDK plays itself: only measured), onFailure(kind, text),
+//   onState(state, detail), onNotice(kind, text), onProblem(kind, text) (not fatal),
 //   onAutoplayBlocked(resume), trtcView(), onCleanup(fn) (runs if the join is abandoned: timeout or Leave).
 const PROVIDERS = {
   agora: {
@@ -270,7 +281,8 @@ const PROVIDERS = {
         client.subscribe(user, mediaType).then(
           () => {
             const track = mediaType === "video" ? user.videoTrack : user.audioTrack;
-            if (track) hooks.onTrack(mediaType, track.getMediaStreamTrack(), track);
+            // Its RTCRtpReceiver (through the SDK's public getRTCRtpTransceiver): the browser's receive statistics.
+            if (track) hooks.onTrack(mediaType, track.getMediaStreamTrack(), track, agoraReceiver(track));
           },
           (error) => hooks.onProblem("subscribe-failed", `could not subscribe to user ${user.uid}'s ${mediaType}: ${errorText(error)}`),
         );
@@ -495,14 +507,25 @@ const PROVIDERS = {
         if (avatarId === null) avatarId = userId;
         return userId === avatarId;
       };
-      // TRTC draws remote video into an element of its own choosing; remote audio plays by itself.
+      // TRTC draws remote video into an element of its own choosing and plays remote audio by itself: the stage
+      // only watches them (the perceived timings), once the SDK plays them.
       trtc.on(E.REMOTE_VIDEO_AVAILABLE, ({ userId, streamType }) => {
         if (!claim(userId)) return;
-        trtc.startRemoteVideo({ userId, streamType, view: hooks.trtcView() }).catch((error) =>
-          hooks.onProblem("subscribe-failed", `could not show user ${userId}'s video: ${errorText(error)}`),
+        trtc.startRemoteVideo({ userId, streamType, view: hooks.trtcView() }).then(
+          () => hooks.onWatch("video", trtc.getVideoTrack({ userId, streamType })),
+          (error) => hooks.onProblem("subscribe-failed", `could not show user ${userId}'s video: ${errorText(error)}`),
         );
       });
       trtc.on(E.REMOTE_AUDIO_AVAILABLE, ({ userId }) => claim(userId));
+      let heardTrack = null; // the avatar's audio track the stage listens to
+      trtc.on(E.AUDIO_PLAY_STATE_CHANGED, ({ userId, state }) => {
+        if (!userId || userId !== avatarId || state !== "PLAYING") return;
+        const track = trtc.getAudioTrack({ userId });
+        if (track && track !== heardTrack) {
+          heardTrack = track;
+          hooks.onWatch("audio", track);
+        }
+      });
       trtc.on(E.CUSTOM_MESSAGE, (event) => hooks.onMessage(new Uint8Array(event.data), event.userId));
       trtc.on(E.REMOTE_USER_EXIT, ({ userId }) => {
         if (leaving) return;
@@ -770,8 +793,9 @@ class StageController {
       this.startPerceived();
       const hooks = {
         onMessage: (bytes, sender) => current() && this.received(bytes, sender),
-        onTrack: (kind, track, sdkTrack) => current() && this.addTrack(kind, track, sdkTrack),
+        onTrack: (kind, track, sdkTrack, receiver) => current() && this.addTrack(kind, track, sdkTrack, receiver),
         onTrackEnded: (kind) => current() && this.removeTracks(kind),
+        onWatch: (kind, track, receiver) => current() && this.watchTrack(kind, track, receiver || null),
         onFailure: (kind, text) => current() && this.fail(kind, text, attempt),
         onState: (state, detail) => current() && this.roomState(state, detail),
         onNotice: (kind, text) => current() && this.notice(kind, text),
@@ -1052,8 +1076,8 @@ class StageController {
 
   // -- media
 
-  // `receiver`: the track's RTCRtpReceiver when known (the simulator; LiveKit's RemoteAudioTrack.receiver), for the
-  // browser's receive statistics; Agora and TRTC do not expose it.
+  // `receiver`: the track's RTCRtpReceiver when known (the simulator; LiveKit's RemoteAudioTrack.receiver; Agora's
+  // getRTCRtpTransceiver()), for the browser's receive statistics; TRTC does not expose it.
   addTrack(kind, track, sdkTrack, receiver = null) {
     if (!this.mediaStream || !track) return;
     this.removeTracks(kind);

@@ -1,0 +1,223 @@
+"""Perceived timings through each provider's real SDK (agora-rtc-sdk-ng 4.24.8, livekit-client 2.23.0, trtc-sdk-v5
+5.17.1, bundled and served from loopback: see ``tests/browser/realsdk``).
+
+The stage runs as the widget serves it (perceived.js and stage.js in one module) on the real SDK, joined with the
+spy's recorders in place of the network. The avatar's media are a real WebRTC call inside the page
+(``realsdk/media.mjs``: two RTCPeerConnections on loopback, so the received tracks have a real RTCRtpReceiver,
+jitter buffer and decoder): an oscillator whose gain opens at a chosen ``performance.now()`` (the truth) and a canvas
+whose colour changes every frame. Each received track reaches the stage the way its SDK hands it over:
+
+* Agora: ``user-published`` on the real client, then the stage's ``client.subscribe`` (the spy's recorder: the real
+  one asks Agora's gateway) sets ``user.audioTrack``/``user.videoTrack`` to tracks the SDK itself made from the
+  received MediaStreamTracks (``AgoraRTC.createCustomAudioTrack``/``createCustomVideoTrack``: real SDK track
+  classes; the SDK has no public constructor for its remote tracks), whose ``_rtpTransceiver`` (what the SDK's
+  subscribe sets from its own peer connection) is the loopback's, so ``getRTCRtpTransceiver()`` is the SDK's method;
+* LiveKit: ``RoomEvent.TrackSubscribed`` on the real Room with the SDK's ``RemoteAudioTrack``/``RemoteVideoTrack``
+  built by their public constructors around the received track and its real receiver (the publication and the
+  participant are plain objects carrying the identity and track sid the stage reads);
+* TRTC: see :func:`test_trtc_perceived_timings`.
+
+The data channel goes through each SDK's real message path as in ``test_stage_real_sdks.py``: the stage's sends go
+through the SDK's send call down to the recorded network call (Agora's gateway request behind its real
+``sendStreamMessage``, LiveKit's ``publishData``, TRTC's custom-message transport behind its real
+``sendCustomMessage``), and the avatar's messages are the SDK's own events fired on the real client
+(``stream-message``, ``DataReceived``, ``custom-message``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.realsdk import page_url
+from tests.browser.test_stage_real_sdks import CREDENTIALS, StagePage, real_browser, sdk_base, stage_page
+
+pytestmark = pytest.mark.browser
+
+__all__ = ["real_browser", "sdk_base", "stage_page"]  # the fixtures, shared with test_stage_real_sdks.py
+
+#: The avatar's uid/identity/user id in each provider's room.
+AVATAR = {"agora": 4242, "livekit": "avatar-1", "trtc": "avatar-7"}
+
+_PUBLISH_JS = """
+async ({base, provider, avatar}) => {
+  const { avatarMedia } = await import(base + '/media.mjs');
+  const media = (window.__media = await avatarMedia());
+  const client = window.__clients[0];
+  if (provider === 'agora') {
+    const AgoraRTC = (await import(base + '/spy/agora.mjs')).default;
+    const audio = AgoraRTC.createCustomAudioTrack({ mediaStreamTrack: media.audio.track });
+    const video = AgoraRTC.createCustomVideoTrack({ mediaStreamTrack: media.video.track });
+    audio._rtpTransceiver = media.audio.transceiver;
+    video._rtpTransceiver = media.video.transceiver;
+    window.__remoteMedia = { [avatar]: { audio, video } };
+    const user = { uid: avatar, hasAudio: true, hasVideo: true };
+    client.emit('user-published', user, 'video');
+    client.emit('user-published', user, 'audio');
+    return { handed: audio.getMediaStreamTrack() === media.audio.track };
+  }
+  if (provider === 'livekit') {
+    const LiveKit = await import(base + '/spy/livekit.mjs');
+    const participant = { identity: avatar };
+    const video = new LiveKit.RemoteVideoTrack(media.video.track, 'TR_avatar_video', media.video.receiver, {});
+    const audio = new LiveKit.RemoteAudioTrack(media.audio.track, 'TR_avatar_audio', media.audio.receiver);
+    client.emit(LiveKit.RoomEvent.TrackSubscribed, video, { trackSid: 'TR_avatar_video' }, participant);
+    client.emit(LiveKit.RoomEvent.TrackSubscribed, audio, { trackSid: 'TR_avatar_audio' }, participant);
+    return { handed: audio.mediaStreamTrack === media.audio.track };
+  }
+  const { publishRemote } = await import(base + '/spy/trtc.mjs');
+  publishRemote(client, avatar, { audio: media.audio.track, video: media.video.track });
+  // The SDK subscribes to the audio by itself (autoReceiveAudio), a moment later.
+  for (const deadline = performance.now() + 5000; !client.getAudioTrack(avatar) && performance.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { handed: client.getAudioTrack(avatar) === media.audio.track };
+}
+"""
+
+# The avatar's messages, fired on the real client as each SDK fires them; returns when (page clock) they arrived.
+_DELIVER_JS = """
+async ({provider, avatar, text}) => {
+  const bytes = new TextEncoder().encode(text);
+  const client = window.__clients[0];
+  const t = performance.now();
+  if (provider === 'agora') client.emit('stream-message', avatar, bytes);
+  else if (provider === 'livekit') client.emit('dataReceived', bytes, { identity: avatar });
+  else client.emit('custom-message', { userId: avatar, cmdId: 1, seq: 1, data: bytes.buffer });
+  return t;
+}
+"""
+
+
+def _message(kind: str, mid: str, **pld: Any) -> str:
+    return json.dumps({"v": 2, "type": kind, "mid": mid, "pld": pld})
+
+
+class Conversation:
+    """One stage on a real SDK with the avatar's loopback media, and the helpers to talk through it."""
+
+    def __init__(self, stage: StagePage, provider: str, base: str) -> None:
+        self.stage = stage
+        self.page = stage.page
+        self.provider = provider
+        self.avatar = AVATAR[provider]
+        self.base = base
+
+    def deliver(self, text: str) -> float:
+        arg = {"provider": self.provider, "avatar": self.avatar, "text": text}
+        return float(self.page.evaluate(_DELIVER_JS, arg))
+
+    def perceived(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return list(self.page.evaluate("(t) => window.__perceived(t)", kind))
+
+    def wait_perceived(self, kind: str, timeout: float = 10.0) -> None:
+        self.page.wait_for_function("(t) => window.__perceived(t).length > 0", arg=kind, timeout=timeout * 1000)
+
+    def send(self, seq: int, text: str) -> float:
+        """Python's BrowserTransport sending one message; returns the browser send time the stage confirmed."""
+        self.page.evaluate(
+            "([seq, text]) => window.__model.fromPython({type: 'send', seq, page_id: window.__akoolLabPageId},"
+            " [new TextEncoder().encode(text)])",
+            [seq, text],
+        )
+        self.page.wait_for_function(
+            "(seq) => window.__sent.some((m) => m.content.type === 'sent' && m.content.items.some(([s]) => s === seq))"
+            " || window.__sent.some((m) => m.content.type === 'send-failed')",
+            arg=seq,
+        )
+        assert self.stage.sent("send-failed") == [], self.stage.sent("send-failed")
+        items = [item for m in self.stage.sent("sent") for item in m["content"]["items"]]
+        return float(next(t for s, t in items if s == seq))
+
+    def say_after(self, audio_start_at: float, delay_ms: float, ms: float) -> float:
+        """The avatar's voice ``delay_ms`` after ``audio_start_at`` (page clock); returns the truth of its onset."""
+        return float(self.page.evaluate("([at, ms]) => window.__media.tone(at, ms)", [audio_start_at + delay_ms, ms]))
+
+
+@pytest.fixture
+def conversation(stage_page: Any, sdk_base: str) -> Iterator[Any]:
+    made: list[Conversation] = []
+
+    def make(provider: str) -> Conversation:
+        credentials = dict(CREDENTIALS[provider])
+        if provider == "livekit":
+            credentials["url"] = sdk_base.replace("http://", "ws://")
+        stage = stage_page(provider).open(page_url(sdk_base, provider), credentials, stubNetwork=True, remoteMedia=True)
+        stage.join()
+        talk = Conversation(stage, provider, sdk_base)
+        published = stage.page.evaluate(_PUBLISH_JS, {"base": sdk_base, "provider": provider, "avatar": talk.avatar})
+        assert published["handed"], "the SDK hands over the received MediaStreamTrack itself"
+        made.append(talk)
+        return talk
+
+    yield make
+    for talk in made:
+        talk.page.evaluate("() => window.__media && window.__media.close()")
+
+
+@pytest.mark.parametrize("provider", ["agora", "livekit", "trtc"])
+def test_a_message_sent_through_the_real_sdk_is_heard_when_the_avatars_received_voice_starts(
+    conversation: Any, provider: str
+) -> None:
+    talk: Conversation = conversation(provider)
+    stage = talk.stage
+    # The avatar's video: its first frame, on the stage's <video>.
+    talk.wait_perceived("first_frame")
+    first_frame = talk.perceived("first_frame")[0]
+    assert (first_frame["width"], first_frame["height"]) == (320, 240)
+
+    # A question goes out through the SDK (its last chunk starts heard_ms); the avatar answers with audio_start,
+    # a reply chunk, and its voice 400 ms later; audio_end when it stops.
+    question = json.dumps({"v": 2, "type": "chat", "mid": "q-1", "idx": 0, "fin": True, "pld": {"text": "Hello?"}})
+    sent_at = talk.send(1, question)
+    audio_start_at = talk.deliver(_message("event", "r-1", event="audio_start"))
+    talk.deliver(_message("chat", "r-1", **{"from": "bot", "text": "Hi there"}))
+    truth = talk.say_after(audio_start_at, 400, 600)
+    talk.wait_perceived("heard")
+    talk.deliver(_message("event", "r-1", event="audio_end"))
+
+    [heard] = talk.perceived("heard")
+    assert (heard["mid"], heard["reply_mid"]) == ("q-1", "r-1")
+    # One clock: the send time is the one the stage confirmed to Python, audio_start's the one it arrived at,
+    # and every figure is a difference of them and the onset.
+    assert heard["sent_at"] == pytest.approx(sent_at, abs=1e-6)
+    assert heard["audio_start_at"] == pytest.approx(audio_start_at, abs=5)
+    assert heard["heard_ms"] == pytest.approx(heard["onset_at"] - sent_at, abs=1e-6)
+    assert heard["media_delay_ms"] == pytest.approx(heard["onset_at"] - heard["audio_start_at"], abs=1e-6)
+    # The onset is the received voice's: after the truth by what the loopback call adds (its jitter buffer and
+    # decoder, tens of ms), never before it by more than the detector's resolution.
+    path_ms = heard["onset_at"] - truth
+    assert -15 <= path_ms <= 400, (path_ms, heard)
+    assert heard["heard_ms"] == pytest.approx(truth - sent_at + path_ms, abs=1e-6)
+    assert 400 - 15 <= heard["media_delay_ms"] <= 400 + 400
+    onsets = talk.perceived("onset")
+    assert len(onsets) == 1 and onsets[0]["at"] == pytest.approx(heard["onset_at"], abs=1e-6), onsets
+    if provider == "trtc":
+        # TRTC exposes no RTCRtpReceiver: no browser statistics of the track (its STATISTICS event has its own).
+        assert talk.perceived("audio_stats") == [] and heard["jitter_buffer_ms"] is None
+    else:
+        # The SDK exposes the receiver: the browser's own statistics, sampled alongside, and read for this reply.
+        talk.wait_perceived("audio_stats")
+        stats = talk.perceived("audio_stats")[0]
+        assert stats["packets_received"] > 0 and stats["jitter_buffer_emitted"] > 0, stats
+        assert heard["jitter_buffer_ms"] is not None and 0 <= heard["jitter_buffer_ms"] < 1000, heard
+    # Every time is on this page's clock: after its origin, not after now.
+    now = float(talk.page.evaluate("() => performance.now()"))
+    assert all(0 < event["at"] <= now for event in talk.perceived()), talk.perceived()
+    # The question went through the SDK's send path (down to the recorded network call).
+    network_call = {"agora": "signal", "livekit": "publishData", "trtc": "customMessage"}[provider]
+    [sent] = stage.calls(network_call)
+    assert len(question.encode()) in sent, sent
+    # The video the stage watches is the one received: when the avatar's frames stop it stalls, and when they
+    # come again the gap is a freeze.
+    talk.page.evaluate("() => window.__media.pauseVideo()")
+    talk.wait_perceived("stall", timeout=5)
+    talk.page.evaluate("() => window.__media.resumeVideo()")
+    talk.wait_perceived("freeze", timeout=5)
+    assert talk.perceived("freeze")[0]["duration_ms"] >= 1000
+    assert stage.sent("problem") == []
+    print(f"{provider}: heard_ms={heard['heard_ms']:.1f} media_delay_ms={heard['media_delay_ms']:.1f} "
+          f"path_ms={path_ms:.1f} jitter_buffer_ms={heard['jitter_buffer_ms']}")  # fmt: skip
