@@ -47,13 +47,17 @@ next to ``ttfa_ms``.
 On the embedded simulator with the media extra (``pip install 'akool-lab[media]'``, part of ``lab``), the stage
 also joins the simulated avatar's WebRTC peer (receive-only; the data channel stays on the kernel's WebSocket) and
 shows its real video and plays its speech instead of the drawn face; the kernel relays each message's last chunk
-going out and the avatar's audio events to the page, which stamps them on arrival: there ``heard_ms`` and
-``media_delay_ms`` leave out the relay's own delay (kernel to page, tens of ms on a busy machine), so they are a
-lower bound of what a person perceives. Without the extra the stage says so and draws the face.
+going out, the avatar's audio events, the user's transcript chunks and the first chunk of each reply (without their
+text) to the page, which stamps them on arrival: there ``heard_ms`` and ``media_delay_ms`` leave out the relay's own
+delay (kernel to page, tens of ms on a busy machine), so they are a lower bound of what a person perceives, while
+the user's turns (:meth:`Stage.user_turns`: the microphone's speech, transcribed by the simulator, to its reply) are
+differences of two relayed arrivals, in which that delay cancels. Without the extra the stage says so and draws the
+face.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -95,6 +99,8 @@ BROWSER_PROVIDERS = tuple(DEFAULT_SDK_URLS)
 _URL_SCHEMES = ("https://", "http://", "data:", "blob:")
 _MAX_CAPTION = 300
 _NS_PER_MS = 1_000_000
+#: How many reply ids the simulator's relay remembers (to relay only the first chunk of each).
+_RELAYED_REPLIES_KEPT = 256
 #: How long the browser waits for a join before it gives up with a ``join-timeout`` failure (seconds).
 DEFAULT_JOIN_TIMEOUT = 20.0
 
@@ -242,6 +248,8 @@ class Stage(anywidget.AnyWidget):
         self.errors: list[Exception] = []
         self._own_recorder = Recorder()
         self._sim_media: dict[str, str] | None = None  # the simulator's offer URL and token (never a trait)
+        # The replies whose first chunk was relayed to the page (the I/O thread's, see _relay_for_perceived).
+        self._relayed_replies: collections.OrderedDict[Any, None] = collections.OrderedDict()
         self.on_msg(self._on_custom_message)
         if isinstance(live_or_session, Session):
             self._show_session(live_or_session)
@@ -426,19 +434,33 @@ class Stage(anywidget.AnyWidget):
             self.send({"type": "sim-media", "page_id": page_id, **self._sim_media})
 
     def _relay_for_perceived(self, event: Event) -> None:
-        # The simulator's data channel runs in the kernel: the browser learns a message's last chunk going out and
-        # the avatar's audio events from here, and stamps them on arrival (its heard_ms then leaves out the relay's
-        # own delay: a lower bound; see the module's docstring).
+        # The simulator's data channel runs in the kernel: the browser learns from here what it times (a message's
+        # last chunk going out, the avatar's audio events, each chunk of the user's transcript and the first chunk
+        # of each reply, without their text) and stamps each on arrival: its heard_ms then leaves out the relay's
+        # own delay (a lower bound; see the module's docstring), and the user's turns are differences of two
+        # relayed arrivals (the relay's delay, about the same for both, cancels).
         if event.clock.startswith("browser:"):
             return
+        message: dict[str, Any] | None = None
+        extra: dict[str, Any] = {}
         if event.kind == EventKind.CHAT_SENT and event.data.get("fin"):
             self._post({"type": "sim-sent", "mid": event.mid}, [])
         elif event.kind in (EventKind.AUDIO_START, EventKind.AUDIO_END):
             message = {"v": 2, "type": "event", "mid": event.mid, "pld": {"event": event.kind}}
-            self._post({"type": "sim-message", "message": message}, [])
-        elif event.kind == EventKind.CHAT_RECV and event.data.get("sender") == "user" and event.data.get("fin"):
-            message = {"v": 2, "type": "chat", "mid": event.mid, "fin": True, "pld": {"from": "user"}}
-            self._post({"type": "sim-message", "message": message}, [])
+        elif event.kind == EventKind.CHAT_RECV and event.data.get("sender") == "user":
+            message = {"v": 2, "type": "chat", "mid": event.mid, "pld": {"from": "user"}}
+            if event.data.get("fin"):
+                message["fin"] = True
+            extra = {"chars": event.data.get("text_chars", 0)}
+        elif event.kind == EventKind.CHAT_RECV and event.data.get("sender") == "bot":
+            reply_mid = event.data.get("reply_mid") or event.mid
+            if reply_mid not in self._relayed_replies:  # only the first chunk of each reply: small traffic
+                self._relayed_replies[reply_mid] = None
+                while len(self._relayed_replies) > _RELAYED_REPLIES_KEPT:
+                    self._relayed_replies.popitem(last=False)
+                message = {"v": 2, "type": "chat", "mid": reply_mid, "pld": {"from": "bot"}}
+        if message is not None:
+            self._post({"type": "sim-message", "message": message, **extra}, [])
 
     def _on_chat(self, entry: TranscriptEntry) -> None:
         self._set(caption=_tail(entry.text))

@@ -314,12 +314,18 @@ def test_on_the_simulator_the_stage_gets_its_media_offer_url_and_token_in_a_mess
             stage._handle_custom_msg({"type": "sim-media-request", "page_id": "page-3"}, [])
             assert sent[-1][0] == {**media, "page_id": "page-3"}
 
-            reply = live.say("Hello there.", timeout=30)
+            reply = live.say("Hello there. " * 40, timeout=30)
             wait_until(lambda: any(c["type"] == "sim-message" for c, _ in sent), timeout=5)
             kinds = [(c["type"], c.get("mid") or c.get("message", {}).get("pld", {}).get("event")) for c, _ in sent]
             assert ("sim-sent", reply.mid) in kinds
             assert ("sim-message", "audio_start") in kinds and ("sim-message", "audio_end") in kinds
             assert kinds.index(("sim-sent", reply.mid)) < kinds.index(("sim-message", "audio_start"))
+            # Of the reply's chunks, only the first is relayed (for the user-turn timings), without its text.
+            chunks = [e for e in live.avatar_stream.recorder.filter("chat.recv") if e.data.get("sender") == "bot"]
+            relayed = [c["message"] for c, _ in sent if c["type"] == "sim-message" and c["message"]["type"] == "chat"]
+            assert len(chunks) > 1 and relayed == [
+                {"v": 2, "type": "chat", "mid": reply.reply_mid, "pld": {"from": "bot"}}
+            ]
         finally:
             live.close()
             stage.close()

@@ -754,7 +754,8 @@ class StageController {
       // The simulator's data channel runs in the kernel: its sends and messages are relayed, stamped on arrival.
       this.perceived?.sent(content.mid, performance.now());
     } else if (content.type === "sim-message") {
-      this.perceived?.received(content.message, performance.now());
+      // (the kernel shows them itself: the speaking light and caption; here they are only timed)
+      this.observe(content.message, performance.now(), content.chars);
     }
   }
 
@@ -1346,9 +1347,8 @@ class StageController {
     }
   }
 
-  // The speaking light and captions follow the avatar's own messages (AKOOL_API.md 5.4, 5.6); the user's spoken
-  // turns are timed on this page's clock: from the user's transcript arriving to the avatar's first reply chunk
-  // and to its audio_start.
+  // The speaking light and captions follow the avatar's own messages (AKOOL_API.md 5.4, 5.6); observe() times
+  // them.
   watch(bytes, t) {
     let message;
     try {
@@ -1357,23 +1357,35 @@ class StageController {
       return; // not JSON: nothing to show
     }
     if (!message || message.v !== 2) return;
+    this.observe(message, t);
+    const pld = message.pld || {};
+    if (message.type === "event" && pld.event === "audio_start") this.set({ speaking: true });
+    else if (message.type === "event" && pld.event === "audio_end") this.set({ speaking: false });
+    else if (message.type === "chat" && pld.from === "bot" && typeof pld.text === "string") {
+      const previous = this.captionMid === message.mid ? this.model.get("caption") : "";
+      this.captionMid = message.mid;
+      this.set({ caption: tail(previous + pld.text) });
+    }
+  }
+
+  // What is timed on this page's clock from the avatar's messages, received here (a room) or relayed by the kernel
+  // (the simulator, whose data channel runs there: its messages come without their text, `chars` then gives the
+  // transcript's length): the perceived timings, and the user's spoken turns, from the user's transcript arriving
+  // to the avatar's first reply chunk and to its audio_start.
+  observe(message, t, chars = 0) {
+    if (!message || typeof message !== "object") return;
     this.perceived?.received(message, t);
     const pld = message.pld || {};
     if (message.type === "event" && pld.event === "audio_start") {
-      this.set({ speaking: true });
       this.turnStep("audio_start", t, message.mid);
-    } else if (message.type === "event" && pld.event === "audio_end") this.set({ speaking: false });
-    else if (message.type === "chat" && pld.from === "user") {
+    } else if (message.type === "chat" && pld.from === "user") {
       if (!this.turn || this.turn.replied) {
         this.turn = { mid: message.mid, first: t, last: t, chars: 0, replied: false, audio: false };
       }
       this.turn.last = t;
-      this.turn.chars += typeof pld.text === "string" ? pld.text.length : 0;
+      this.turn.chars += typeof pld.text === "string" ? pld.text.length : Number(chars) || 0;
       this.event("user_turn.transcript", { user_mid: message.mid, fin: Boolean(message.fin), chars: this.turn.chars }, t);
-    } else if (message.type === "chat" && pld.from === "bot" && typeof pld.text === "string") {
-      const previous = this.captionMid === message.mid ? this.model.get("caption") : "";
-      this.captionMid = message.mid;
-      this.set({ caption: tail(previous + pld.text) });
+    } else if (message.type === "chat" && pld.from === "bot") {
       this.turnStep("first_reply", t, message.mid);
     }
   }
