@@ -1,27 +1,39 @@
 """Perceived timings through each provider's real SDK (agora-rtc-sdk-ng 4.24.8, livekit-client 2.23.0, trtc-sdk-v5
 5.17.1, bundled and served from loopback: see ``tests/browser/realsdk``).
 
-The stage runs as the widget serves it (perceived.js and stage.js in one module) on the real SDK, joined with the
-spy's recorders in place of the network. The avatar's media are a real WebRTC call inside the page
-(``realsdk/media.mjs``: two RTCPeerConnections on loopback, so the received tracks have a real RTCRtpReceiver,
-jitter buffer and decoder): an oscillator whose gain opens at a chosen ``performance.now()`` (the truth) and a canvas
-whose colour changes every frame. Each received track reaches the stage the way its SDK hands it over:
+The stage runs as the widget serves it (perceived.js and stage.js in one module) on the real SDK, joined through
+the spy modules, which replace only the calls that need the provider's servers. What the servers would say is fed
+in one layer below each SDK's client (its network layer's events), so the client's own handling runs; what the
+servers would send as media is a real WebRTC call inside the page (``realsdk/media.mjs``: two RTCPeerConnections on
+loopback, so each received track has a real RTCRtpReceiver, jitter buffer and decoder): an oscillator whose gain
+opens at a chosen ``performance.now()`` (the truth the onset is held against) and a canvas whose colour changes
+every frame.
 
-* Agora: ``user-published`` on the real client, then the stage's ``client.subscribe`` (the spy's recorder: the real
-  one asks Agora's gateway) sets ``user.audioTrack``/``user.videoTrack`` to tracks the SDK itself made from the
-  received MediaStreamTracks (``AgoraRTC.createCustomAudioTrack``/``createCustomVideoTrack``: real SDK track
-  classes; the SDK has no public constructor for its remote tracks), whose ``_rtpTransceiver`` (what the SDK's
-  subscribe sets from its own peer connection) is the loopback's, so ``getRTCRtpTransceiver()`` is the SDK's method;
-* LiveKit: ``RoomEvent.TrackSubscribed`` on the real Room with the SDK's ``RemoteAudioTrack``/``RemoteVideoTrack``
-  built by their public constructors around the received track and its real receiver (the publication and the
-  participant are plain objects carrying the identity and track sid the stage reads);
-* TRTC: see :func:`test_trtc_perceived_timings`.
+Real, per provider, and stood in:
 
-The data channel goes through each SDK's real message path as in ``test_stage_real_sdks.py``: the stage's sends go
-through the SDK's send call down to the recorded network call (Agora's gateway request behind its real
-``sendStreamMessage``, LiveKit's ``publishData``, TRTC's custom-message transport behind its real
-``sendCustomMessage``), and the avatar's messages are the SDK's own events fired on the real client
-(``stream-message``, ``DataReceived``, ``custom-message``).
+* Agora: the gateway's notifications (``on_user_online``, ``on_add_video_stream``, ``on_add_audio_stream``,
+  ``on_data_stream``) are emitted on the client's real gateway signal, so the client makes its own remote user and
+  fires ``user-published`` and ``stream-message`` itself. Stood in: ``client.subscribe`` (the real one asks the
+  gateway and negotiates Agora's peer connection), which gives the user, where the SDK keeps them, tracks the SDK
+  made from the received MediaStreamTracks with ``AgoraRTC.createCustomAudioTrack``/``createCustomVideoTrack`` (the
+  SDK has no public constructor for its remote tracks, so these are its local track classes), with the loopback's
+  transceiver in ``_rtpTransceiver``, the field the real subscribe fills, so that the SDK's
+  ``getRTCRtpTransceiver()`` gives the stage a real receiver. Sends go through the real ``sendStreamMessage`` (its
+  checks) down to the recorded gateway request.
+* LiveKit: everything but the network: the room's engine emits the server's ``ParticipantUpdate`` (the avatar's
+  ParticipantInfo and TrackInfos, plain objects in the protocol's shape), each subscriber track (``MediaTrackAdded``,
+  with the stream ids the server gives, ``PA_…|TR_…``, written into the loopback's SDP) and each data packet
+  (``DataPacketReceived``); the Room builds its own RemoteParticipant, publications, RemoteAudioTrack and
+  RemoteVideoTrack (with the real receiver) and fires TrackSubscribed and DataReceived. Sends go through the real
+  LocalParticipant down to the recorded ``publishData``. The room is set connected as its connect() leaves it.
+* TRTC: the room gets the server's published-user list (``userManager.setRemotePublishedUserList``, with the
+  listeners the stubbed ``enterRoom`` would have installed), so the SDK makes its own remote user and tracks, fires
+  REMOTE_VIDEO_AVAILABLE/REMOTE_AUDIO_AVAILABLE, auto-receives the audio, and on the stage's ``startRemoteVideo``
+  plays the video into its own element and fires AUDIO_PLAY_STATE_CHANGED. Stood in: the remote user's
+  ``subscribe`` (signalling and the SDP exchange with Tencent's server), which marks the tracks subscribed and gives
+  them the received MediaStreamTracks as its peer connection would. TRTC exposes no receiver: no browser statistics.
+  Messages are the room's custom-message events, which the client forwards; sends go through the real
+  ``sendCustomMessage`` (its limiter) down to the recorded transport.
 """
 
 from __future__ import annotations
@@ -45,7 +57,9 @@ AVATAR = {"agora": 4242, "livekit": "avatar-1", "trtc": "avatar-7"}
 _PUBLISH_JS = """
 async ({base, provider, avatar}) => {
   const { avatarMedia } = await import(base + '/media.mjs');
-  const media = (window.__media = await avatarMedia());
+  // LiveKit's server names each stream "<participant sid>|<track sid>"; the SDK finds the publication by it.
+  const streamIds = provider === 'livekit' ? { audio: 'PA_avatar|TR_avatar_audio', video: 'PA_avatar|TR_avatar_video' } : null;
+  const media = (window.__media = await avatarMedia({ streamIds }));
   const client = window.__clients[0];
   if (provider === 'agora') {
     const AgoraRTC = (await import(base + '/spy/agora.mjs')).default;
@@ -54,19 +68,33 @@ async ({base, provider, avatar}) => {
     audio._rtpTransceiver = media.audio.transceiver;
     video._rtpTransceiver = media.video.transceiver;
     window.__remoteMedia = { [avatar]: { audio, video } };
-    const user = { uid: avatar, hasAudio: true, hasVideo: true };
-    client.emit('user-published', user, 'video');
-    client.emit('user-published', user, 'audio');
-    return { handed: audio.getMediaStreamTrack() === media.audio.track };
+    // The gateway's notifications: the avatar is online, then publishes video and audio. The client makes its own
+    // remote user of them and fires user-published; the stage subscribes.
+    const published = [];
+    client.on('user-published', (user, kind) => published.push([user, kind]));
+    const signal = client._gateway.signal;
+    signal.emit('on_user_online', { uid: avatar });
+    signal.emit('on_add_video_stream', { uid: avatar, ssrcId: 1111, cname: 'avatar', pt: 96, uint_id: avatar });
+    signal.emit('on_add_audio_stream', { uid: avatar, ssrcId: 2222, cname: 'avatar', pt: 111, uint_id: avatar });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const user = client.remoteUsers.find((u) => u.uid === avatar);
+    return {
+      handed: published.map(([, kind]) => kind).join() === 'video,audio' && published[0][0] === user
+        && user.audioTrack === audio && audio.getMediaStreamTrack() === media.audio.track,
+    };
   }
   if (provider === 'livekit') {
     const LiveKit = await import(base + '/spy/livekit.mjs');
-    const participant = { identity: avatar };
-    const video = new LiveKit.RemoteVideoTrack(media.video.track, 'TR_avatar_video', media.video.receiver, {});
-    const audio = new LiveKit.RemoteAudioTrack(media.audio.track, 'TR_avatar_audio', media.audio.receiver);
-    client.emit(LiveKit.RoomEvent.TrackSubscribed, video, { trackSid: 'TR_avatar_video' }, participant);
-    client.emit(LiveKit.RoomEvent.TrackSubscribed, audio, { trackSid: 'TR_avatar_audio' }, participant);
-    return { handed: audio.mediaStreamTrack === media.audio.track };
+    const subscribed = [];
+    client.on(LiveKit.RoomEvent.TrackSubscribed, (track, publication, participant) => subscribed.push({ track, participant }));
+    const tracks = [{ sid: 'TR_avatar_audio', kind: 'audio' }, { sid: 'TR_avatar_video', kind: 'video' }];
+    LiveKit.publishRemote(client, { identity: avatar, sid: 'PA_avatar', tracks }, media);
+    const audio = subscribed.find((s) => s.track.kind === 'audio');
+    return {
+      handed: subscribed.length === 2 && audio.track instanceof LiveKit.RemoteAudioTrack
+        && audio.participant instanceof LiveKit.RemoteParticipant && audio.track.mediaStreamTrack === media.audio.track
+        && audio.track.receiver === media.audio.receiver,
+    };
   }
   const { publishRemote } = await import(base + '/spy/trtc.mjs');
   publishRemote(client, avatar, { audio: media.audio.track, video: media.video.track });
@@ -78,15 +106,24 @@ async ({base, provider, avatar}) => {
 }
 """
 
-# The avatar's messages, fired on the real client as each SDK fires them; returns when (page clock) they arrived.
+# The avatar's messages, one layer below the client's event: what each SDK's network layer hands its client (Agora's
+# gateway notification, LiveKit's engine data packet, TRTC's room message), so the client's own decoding and event
+# run; returns when (page clock) they were handed over.
 _DELIVER_JS = """
-async ({provider, avatar, text}) => {
+async ({base, provider, avatar, text}) => {
   const bytes = new TextEncoder().encode(text);
   const client = window.__clients[0];
+  const { receiveData } = await import(base + '/spy/livekit.mjs');
   const t = performance.now();
-  if (provider === 'agora') client.emit('stream-message', avatar, bytes);
-  else if (provider === 'livekit') client.emit('dataReceived', bytes, { identity: avatar });
-  else client.emit('custom-message', { userId: avatar, cmdId: 1, seq: 1, data: bytes.buffer });
+  if (provider === 'agora') {
+    // The gateway's data-stream notification (base64 payload), which the client decodes and emits.
+    client._gateway.signal.emit('on_data_stream', { uid: avatar, payload: btoa(String.fromCharCode(...bytes)) });
+  } else if (provider === 'livekit') {
+    receiveData(client, avatar, bytes);
+  } else {
+    // The room's custom-message manager's message, which the TRTC client forwards as CUSTOM_MESSAGE.
+    client._room.emit('custom-message', { userId: avatar, cmdId: 1, seq: 1, data: bytes.buffer });
+  }
   return t;
 }
 """
@@ -107,7 +144,7 @@ class Conversation:
         self.base = base
 
     def deliver(self, text: str) -> float:
-        arg = {"provider": self.provider, "avatar": self.avatar, "text": text}
+        arg = {"base": self.base, "provider": self.provider, "avatar": self.avatar, "text": text}
         return float(self.page.evaluate(_DELIVER_JS, arg))
 
     def perceived(self, kind: str | None = None) -> list[dict[str, Any]]:

@@ -6,25 +6,40 @@
 // truth the stage's onset detector is held against. The video is a canvas whose colour changes every frame.
 import { contextTimeToPerformance, performanceToContextTime } from "/widget.mjs";
 
-async function connect(sender, receiver, count) {
+// The stream id of each m-section's track (a=msid, and the legacy a=ssrc ... msid: line), by kind.
+function withStreamIds(sdp, ids) {
+  return sdp
+    .split(/(?=^m=)/m)
+    .map((section) => {
+      const id = ids[section.slice(2, 7).trim()];
+      if (!section.startsWith("m=") || !id) return section;
+      return section.replace(/^(a=msid:)\S+/gm, `$1${id}`).replace(/^(a=ssrc:\d+ msid:)\S+/gm, `$1${id}`);
+    })
+    .join("");
+}
+
+async function connect(sender, receiver, count, streamIds) {
   sender.onicecandidate = (e) => e.candidate && receiver.addIceCandidate(e.candidate);
   receiver.onicecandidate = (e) => e.candidate && sender.addIceCandidate(e.candidate);
   const received = {};
   const all = new Promise((resolve) => {
     receiver.ontrack = (event) => {
-      received[event.track.kind] = { track: event.track, receiver: event.receiver, transceiver: event.transceiver };
+      const { track, receiver: rtpReceiver, transceiver, streams } = event;
+      received[track.kind] = { track, receiver: rtpReceiver, transceiver, stream: streams[0] };
       if (Object.keys(received).length === count) resolve();
     };
   });
   await sender.setLocalDescription(await sender.createOffer());
-  await receiver.setRemoteDescription(sender.localDescription);
+  const offer = sender.localDescription;
+  await receiver.setRemoteDescription({ type: offer.type, sdp: withStreamIds(offer.sdp, streamIds || {}) });
   await receiver.setLocalDescription(await receiver.createAnswer());
   await sender.setRemoteDescription(receiver.localDescription);
   await all;
   return received;
 }
 
-export async function avatarMedia({ frequency = 330 } = {}) {
+// `streamIds`: {audio, video} ids of the streams the receiver sees (as a server names them), else the sender's.
+export async function avatarMedia({ frequency = 330, streamIds = null } = {}) {
   const context = new AudioContext({ latencyHint: "interactive" });
   await context.resume();
   const destination = context.createMediaStreamDestination();
@@ -48,10 +63,11 @@ export async function avatarMedia({ frequency = 330 } = {}) {
 
   const sender = new RTCPeerConnection();
   const receiver = new RTCPeerConnection();
-  sender.addTrack(destination.stream.getAudioTracks()[0]);
+  const audioTrack = destination.stream.getAudioTracks()[0];
+  sender.addTrack(audioTrack, new MediaStream([audioTrack]));
   const videoTrack = canvas.captureStream(25).getVideoTracks()[0];
-  sender.addTrack(videoTrack);
-  const received = await connect(sender, receiver, 2);
+  sender.addTrack(videoTrack, new MediaStream([videoTrack]));
+  const received = await connect(sender, receiver, 2, streamIds);
   const tones = [];
   return {
     audio: received.audio,

@@ -41,12 +41,13 @@ function createClient(config) {
   if (globalThis.__stubSubscribe || globalThis.__remoteMedia) {
     // For a remote user the test makes up: the real subscribe refuses users it never saw join. With
     // window.__remoteMedia ({uid: {audio, video}}: tracks the test made with the SDK's createCustom*Track), the
-    // subscribed user gets them as the real subscribe hands over the tracks it receives.
+    // subscribed user gets them where the real subscribe puts the track it received (the SDK's remote user keeps
+    // it in _audioTrack/_videoTrack behind its audioTrack/videoTrack getters).
     client.subscribe = async (user, mediaType) => {
       record("subscribe", [user.uid, mediaType]);
-      const media = globalThis.__remoteMedia?.[user.uid];
-      if (media?.[mediaType]) user[`${mediaType}Track`] = media[mediaType];
-      return media?.[mediaType];
+      const track = globalThis.__remoteMedia?.[user.uid]?.[mediaType];
+      if (track) user[`_${mediaType}Track` in user ? `_${mediaType}Track` : `${mediaType}Track`] = track;
+      return track;
     };
   }
   return client;
