@@ -208,8 +208,12 @@ def test_a_message_sent_through_the_real_sdk_is_heard_when_the_avatars_received_
 
     # A question goes out through the SDK (its last chunk starts heard_ms); the avatar answers with audio_start,
     # a reply chunk, and its voice 400 ms later; audio_end when it stops.
-    question = json.dumps({"v": 2, "type": "chat", "mid": "q-1", "idx": 0, "fin": True, "pld": {"text": "Hello?"}})
-    sent_at = talk.send(1, question)
+    # The question in two chunks: heard_ms starts at the last one's send.
+    first_chunk = json.dumps({"v": 2, "type": "chat", "mid": "q-1", "idx": 0, "pld": {"text": "Hello, "}})
+    question = json.dumps({"v": 2, "type": "chat", "mid": "q-1", "idx": 1, "fin": True, "pld": {"text": "avatar?"}})
+    first_sent_at = talk.send(1, first_chunk)
+    sent_at = talk.send(2, question)
+    assert sent_at > first_sent_at
     audio_start_at = talk.deliver(_message("event", "r-1", event="audio_start"))
     talk.deliver(_message("chat", "r-1", **{"from": "bot", "text": "Hi there"}))
     truth = talk.say_after(audio_start_at, 400, 600)
@@ -241,13 +245,12 @@ def test_a_message_sent_through_the_real_sdk_is_heard_when_the_avatars_received_
         stats = talk.perceived("audio_stats")[0]
         assert stats["packets_received"] > 0 and stats["jitter_buffer_emitted"] > 0, stats
         assert heard["jitter_buffer_ms"] is not None and 0 <= heard["jitter_buffer_ms"] < 1000, heard
-    # Every time is on this page's clock: after its origin, not after now.
-    now = float(talk.page.evaluate("() => performance.now()"))
-    assert all(0 < event["at"] <= now for event in talk.perceived()), talk.perceived()
     # The question went through the SDK's send path (down to the recorded network call).
     network_call = {"agora": "signal", "livekit": "publishData", "trtc": "customMessage"}[provider]
-    [sent] = stage.calls(network_call)
-    assert len(question.encode()) in sent, sent
+    assert [len(first_chunk.encode()), len(question.encode())] == [
+        next(arg for arg in call if arg in (len(first_chunk.encode()), len(question.encode())))
+        for call in stage.calls(network_call)
+    ], stage.calls(network_call)
     # The video the stage watches is the one received: when the avatar's frames stop it stalls, and when they
     # come again the gap is a freeze.
     talk.page.evaluate("() => window.__media.pauseVideo()")
@@ -255,6 +258,18 @@ def test_a_message_sent_through_the_real_sdk_is_heard_when_the_avatars_received_
     talk.page.evaluate("() => window.__media.resumeVideo()")
     talk.wait_perceived("freeze", timeout=5)
     assert talk.perceived("freeze")[0]["duration_ms"] >= 1000
+
+    # A reply the avatar never voices is not heard (nothing else on the track counts as its onset): unheard, 3 s
+    # after its audio_end.
+    talk.deliver(_message("event", "r-2", event="audio_start"))
+    talk.deliver(_message("event", "r-2", event="audio_end"))
+    talk.wait_perceived("unheard", timeout=6)
+    assert [(e["mid"], e["reply_mid"]) for e in talk.perceived("unheard")] == [(None, "r-2")]
+    assert len(talk.perceived("onset")) == 1 and len(talk.perceived("heard")) == 1
+    # Every time is on this page's clock: after its origin, not after now (an onset is stamped when it is played
+    # out, a few ms after it is detected: "now" is taken seconds later).
+    now = float(talk.page.evaluate("() => performance.now()"))
+    assert all(0 < event["at"] <= now for event in talk.perceived()), talk.perceived()
     assert stage.sent("problem") == []
     print(f"{provider}: heard_ms={heard['heard_ms']:.1f} media_delay_ms={heard['media_delay_ms']:.1f} "
           f"path_ms={path_ms:.1f} jitter_buffer_ms={heard['jitter_buffer_ms']}")  # fmt: skip
