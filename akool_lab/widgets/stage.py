@@ -50,9 +50,10 @@ shows its real video and plays its speech instead of the drawn face; the kernel 
 going out, the avatar's audio events, the user's transcript chunks and the first chunk of each reply (without their
 text) to the page, which stamps them on arrival: there ``heard_ms`` and ``media_delay_ms`` leave out the relay's own
 delay (kernel to page, tens of ms on a busy machine), so they are a lower bound of what a person perceives, while
-the user's turns (:meth:`Stage.user_turns`: the microphone's speech, transcribed by the simulator, to its reply) are
-differences of two relayed arrivals, in which that delay cancels. Without the extra the stage says so and draws the
-face.
+the user's turns (:meth:`Stage.user_turns`: the microphone's speech, transcribed by the simulator, to its reply;
+the last one is also shown on the stage, the ``user_turn`` trait) are differences of two relayed arrivals, in which
+that delay mostly cancels (what is left is the difference of the two relays' delays: tens of ms on a busy kernel).
+Without the extra the stage says so and draws the face.
 """
 
 from __future__ import annotations
@@ -200,6 +201,10 @@ class Stage(anywidget.AnyWidget):
     network = traitlets.Dict(help="the provider's latest network statistics (rtt_ms, loss, kbit/s, fps...)").tag(
         sync=True
     )
+    user_turn = traitlets.Dict(
+        help="the user's last spoken turn, timed in the browser from its transcript: user_mid, first_reply_ms, "
+        "audio_start_ms, heard_ms (shown on the stage; see user_turns())"
+    ).tag(sync=True)
     speaking = traitlets.Bool(False, help="between the avatar's audio_start and audio_end").tag(sync=True)
     caption = traitlets.Unicode("", help="the avatar's current reply text (its tail)").tag(sync=True)
     error = traitlets.Unicode("", help="the last failure, in words (never a secret)").tag(sync=True)

@@ -231,6 +231,10 @@ def test_talking_into_the_stages_microphone_on_the_simulator_gives_a_transcript_
         summary = turn["summary"]
         assert summary["first_reply_ms"]["n"] >= 1 and summary["audio_start_ms"]["n"] >= 1, summary
         assert summary["first_reply_ms"]["min"] <= first["first_reply_ms"] <= summary["first_reply_ms"]["max"]
+        # And on the stage, for the person talking: the last turn's figures.
+        shown = stage.locator(".akool-stage__turn")
+        expect(shown).to_contain_text("your last turn: reply ")
+        expect(shown).to_contain_text(" heard ")
         print(f"user turn: first_reply_ms={first['first_reply_ms']:.1f} (kernel {turn['kernel_first_reply_ms']:.1f})"
               f" audio_start_ms={first['audio_start_ms']:.1f}")  # fmt: skip
         run_in_kernel(page, run.path, "live.close()")

@@ -1096,6 +1096,9 @@ class StageController {
       emit: (event) => {
         this.perceivedEvents.push(event);
         this.scheduleFlush();
+        if (event.type === "heard" && typeof event.user_heard_ms === "number" && this.model.get("user_turn")?.user_mid === event.mid) {
+          this.showTurn(event.mid, { heard_ms: event.user_heard_ms });
+        }
       },
     });
   }
@@ -1381,6 +1384,7 @@ class StageController {
     } else if (message.type === "chat" && pld.from === "user") {
       if (!this.turn || this.turn.replied) {
         this.turn = { mid: message.mid, first: t, last: t, chars: 0, replied: false, audio: false };
+        this.set({ user_turn: { user_mid: message.mid } });
       }
       this.turn.last = t;
       this.turn.chars += typeof pld.text === "string" ? pld.text.length : Number(chars) || 0;
@@ -1396,10 +1400,21 @@ class StageController {
     if (step === "first_reply" && !turn.replied) {
       turn.replied = true;
       this.event("user_turn.first_reply", { user_mid: turn.mid, reply_mid: mid, ms: t - turn.last, ms_from_first: t - turn.first }, t);
+      this.showTurn(turn.mid, { first_reply_ms: t - turn.last });
     } else if (step === "audio_start" && !turn.audio) {
       turn.audio = true;
       this.event("user_turn.audio_start", { user_mid: turn.mid, ms: t - turn.last, ms_from_first: t - turn.first }, t);
+      this.showTurn(turn.mid, { audio_start_ms: t - turn.last });
     }
+  }
+
+  // The user's last spoken turn on the stage (the user_turn trait): its reply, the avatar's audio_start and when
+  // its voice was heard, each from the user's transcript arriving.
+  showTurn(mid, figures) {
+    const current = this.model.get("user_turn") || {};
+    const base = current.user_mid === mid ? current : { user_mid: mid };
+    const rounded = Object.fromEntries(Object.entries(figures).map(([key, value]) => [key, Math.round(value * 10) / 10]));
+    this.set({ user_turn: { ...base, ...rounded } });
   }
 }
 
@@ -1532,9 +1547,10 @@ function render({ model, el }) {
   micBar.append(micButton, muteButton, devices, meter);
   const notice = element("div", "akool-stage__notice");
   const network = element("div", "akool-stage__network");
+  const turn = element("div", "akool-stage__network akool-stage__turn");
   const caption = element("div", "akool-stage__caption");
   const error = element("div", "akool-stage__error");
-  root.append(screen, bar, micBar, notice, network, caption, error);
+  root.append(screen, bar, micBar, notice, network, turn, caption, error);
   el.append(root);
 
   const background = { url: null, hue: 210, image: null };
@@ -1644,6 +1660,13 @@ function render({ model, el }) {
     const jitter = stats.audio_jitter_buffer_ms ?? stats.audio_delay_ms;
     if (jitter !== undefined) parts.push(`jitter buffer ${Math.round(jitter)} ms`);
     network.textContent = live && parts.length ? `network: ${parts.join(" · ")}` : "";
+    const spoken = model.get("user_turn") || {};
+    const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`;
+    const steps = [];
+    if (typeof spoken.first_reply_ms === "number") steps.push(`reply ${seconds(spoken.first_reply_ms)}`);
+    if (typeof spoken.audio_start_ms === "number") steps.push(`audio_start ${seconds(spoken.audio_start_ms)}`);
+    if (typeof spoken.heard_ms === "number") steps.push(`heard ${seconds(spoken.heard_ms)}`);
+    turn.textContent = steps.length ? `your last turn: ${steps.join(" · ")} after your words` : "";
     caption.textContent = model.get("caption") || "";
     const message = model.get("error") || "";
     error.hidden = !message;
@@ -1668,7 +1691,7 @@ function render({ model, el }) {
   devices.addEventListener("change", () => controller?.switchMic(devices.value));
 
   const names = ["simulated", "connection_state", "speaking", "provider", "caption", "error", "error_kind",
-    "background_url", "note", "notice", "audio_blocked", "mic_state", "mic_devices", "mic_device", "network"];
+    "background_url", "note", "notice", "audio_blocked", "mic_state", "mic_devices", "mic_device", "network", "user_turn"];
   for (const name of names) model.on(`change:${name}`, refresh);
   controller?.views.add(refreshVideo);
   controller?.videos.add(video);
