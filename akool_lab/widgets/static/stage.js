@@ -512,14 +512,14 @@ const PROVIDERS = {
       trtc.on(E.REMOTE_VIDEO_AVAILABLE, ({ userId, streamType }) => {
         if (!claim(userId)) return;
         trtc.startRemoteVideo({ userId, streamType, view: hooks.trtcView() }).then(
-          () => hooks.onWatch("video", trtc.getVideoTrack({ userId, streamType })),
+          () => hooks.onWatch("video", null), // (the stage watches the <video> TRTC plays it in)
           (error) => hooks.onProblem("subscribe-failed", `could not show user ${userId}'s video: ${errorText(error)}`),
         );
       });
       trtc.on(E.REMOTE_AUDIO_AVAILABLE, ({ userId }) => claim(userId));
       let heardTrack = null; // the avatar's audio track the stage listens to
       trtc.on(E.AUDIO_PLAY_STATE_CHANGED, ({ userId, state }) => {
-        if (!userId || userId !== avatarId || state !== "PLAYING") return;
+        if (!userId || userId !== avatarId || state !== "PLAYING" || typeof trtc.getAudioTrack !== "function") return;
         const track = trtc.getAudioTrack({ userId });
         if (track && track !== heardTrack) {
           heardTrack = track;
@@ -1123,11 +1123,12 @@ class StageController {
         this.problem("perceived-failed", `the onset detector could not start on the avatar's audio: ${errorText(error)}`),
       );
     } else if (kind === "video") {
-      // The <video> that shows it: TRTC plays into its own view; otherwise each view's (the first is watched).
+      // The <video> that shows it: TRTC plays into its own view (never into the stage's, which stays empty);
+      // otherwise each view's (the first is watched).
       const deadline = performance.now() + 10_000;
       const find = () => {
         if (this.perceived !== perceived) return;
-        const video = this.trtcElement?.querySelector("video") || [...this.videos][0];
+        const video = this.trtcElement ? this.trtcElement.querySelector("video") : [...this.videos][0];
         if (video) perceived.attachVideo(video);
         else if (performance.now() < deadline) setTimeout(find, 100);
       };
