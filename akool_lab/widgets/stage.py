@@ -38,11 +38,17 @@ What the browser sees besides the data channel reaches Python as raw events on t
 Perceived timings (``perceived.js``, served in one module with ``stage.js``): from the avatar's audio and video as
 the page receives and plays them, ``perceived.<type>`` events on the same clock: ``first_frame``, ``freeze``,
 ``stall``, ``onset``/``offset`` (the first audible sample of speech, and silence again), ``audio_stats`` (the
-browser's receive statistics, where the SDK exposes the track's receiver), and per reply ``heard`` (``heard_ms``:
+browser's receive statistics, where the SDK exposes the track's receiver: LiveKit's ``RemoteTrack.receiver``,
+Agora's ``getRTCRtpTransceiver()``, the simulator's peer; TRTC gives none), and per reply ``heard`` (``heard_ms``:
 the message's last chunk sent to its reply's first audible sample; ``media_delay_ms``: the reply's ``audio_start``
 arriving to it; ``jitter_buffer_ms``, ``playout_delay_ms``) or ``unheard``. :meth:`Stage.heard` and
 ``akool_lab.metrics.message_timings`` (``MessageRecord.heard_ms``) read them; the latency panel shows ``heard_ms``
 next to ``ttfa_ms``.
+
+Each SDK hands the avatar's media over its own way: Agora's subscribed ``user.audioTrack``/``videoTrack``
+(``getMediaStreamTrack()``), LiveKit's ``TrackSubscribed`` remote tracks (``mediaStreamTrack``, attached to the
+stage's ``<video>``), and TRTC, which plays both itself: its remote audio is listened to once TRTC reports it playing
+(``AUDIO_PLAY_STATE_CHANGED``, ``getAudioTrack(userId)``) and its video is watched in the element TRTC draws it in.
 
 On the embedded simulator with the media extra (``pip install 'akool-lab[media]'``, part of ``lab``), the stage
 also joins the simulated avatar's WebRTC peer (receive-only; the data channel stays on the kernel's WebSocket) and
