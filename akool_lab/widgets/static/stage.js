@@ -1548,7 +1548,8 @@ function render({ model, el }) {
   micBar.append(micButton, muteButton, devices, meter);
   const notice = element("div", "akool-stage__notice");
   const network = element("div", "akool-stage__network");
-  const turn = element("div", "akool-stage__network akool-stage__turn");
+  const turn = element("div", "akool-stage__turn");
+  turn.style.cssText = "color: var(--jp-ui-font-color2, #666); font-size: 0.9em;"; // as the network line
   const caption = element("div", "akool-stage__caption");
   const error = element("div", "akool-stage__error");
   root.append(screen, bar, micBar, notice, network, turn, caption, error);
@@ -1668,6 +1669,7 @@ function render({ model, el }) {
     if (typeof spoken.audio_start_ms === "number") steps.push(`audio_start ${seconds(spoken.audio_start_ms)}`);
     if (typeof spoken.heard_ms === "number") steps.push(`heard ${seconds(spoken.heard_ms)}`);
     turn.textContent = steps.length ? `your last turn: ${steps.join(" · ")} after your words` : "";
+    turn.hidden = !steps.length;
     caption.textContent = model.get("caption") || "";
     const message = model.get("error") || "";
     error.hidden = !message;
