@@ -19,6 +19,7 @@ from tests.browser.harness import (
     CHROMIUM_ARGS,
     JupyterServer,
     open_and_run_notebook,
+    screenshot,
     widget_locator,
     write_notebook,
 )
@@ -235,6 +236,8 @@ def test_talking_into_the_stages_microphone_on_the_simulator_gives_a_transcript_
         shown = stage.locator(".akool-stage__turn")
         expect(shown).to_contain_text("your last turn: reply ")
         expect(shown).to_contain_text(" heard ")
+        stage.scroll_into_view_if_needed()
+        screenshot(page, "stage-sim-voice")
         print(f"user turn: first_reply_ms={first['first_reply_ms']:.1f} (kernel {turn['kernel_first_reply_ms']:.1f})"
               f" audio_start_ms={first['audio_start_ms']:.1f}")  # fmt: skip
         run_in_kernel(page, run.path, "live.close()")
