@@ -329,21 +329,31 @@ class Stage(anywidget.AnyWidget):
         """The user's spoken turns, timed on the browser's clock: one dict per turn, in order.
 
         Each has ``user_mid``, ``clock``, ``first_reply_ms`` (the user's last transcript chunk arriving to the
-        avatar's first reply chunk) and ``audio_start_ms`` (to the avatar's ``audio_start``); a step that did not
-        happen is ``None``. ``akool_lab.metrics.percentile`` summarises a list of them.
+        avatar's first reply chunk), ``audio_start_ms`` (to the avatar's ``audio_start``) and ``heard_ms`` (to the
+        first audible sample of its reply, from the perceived timings: the reply heard, not announced); a step that
+        did not happen (or, for ``heard_ms``, a page with no media) is ``None``. ``akool_lab.metrics.percentile``
+        summarises a list of them.
         """
+        events = self._browser_events()
         turns: dict[tuple[str, str], dict[str, Any]] = {}
-        for event in self._browser_events():
+        for event in events:
             if not event.kind.startswith("user_turn."):
                 continue
             key = (event.clock, str(event.data.get("user_mid")))
             turn = turns.setdefault(
-                key, {"user_mid": key[1], "clock": event.clock, "first_reply_ms": None, "audio_start_ms": None}
-            )
+                key,
+                {"user_mid": key[1], "clock": event.clock, "first_reply_ms": None, "audio_start_ms": None,
+                 "heard_ms": None},
+            )  # fmt: skip
             if event.kind == "user_turn.first_reply":
                 turn["first_reply_ms"] = event.data.get("ms")
             elif event.kind == "user_turn.audio_start":
                 turn["audio_start_ms"] = event.data.get("ms")
+        for event in events:
+            # perceived.js times a reply to the user's voice from the same transcript arrival, on the same page.
+            heard = turns.get((event.clock, str(event.mid)))
+            if event.kind == "perceived.heard" and heard is not None and event.data.get("user_heard_ms") is not None:
+                heard["heard_ms"] = event.data["user_heard_ms"]
         return list(turns.values())
 
     def heard(self) -> dict[str, dict[str, Any]]:
@@ -366,7 +376,7 @@ class Stage(anywidget.AnyWidget):
 
         summary: dict[str, dict[str, float]] = {}
         turns = self.user_turns()
-        for step in ("first_reply_ms", "audio_start_ms"):
+        for step in ("first_reply_ms", "audio_start_ms", "heard_ms"):
             values = sorted(float(t[step]) for t in turns if isinstance(t[step], int | float))
             if values:
                 summary[step] = {"n": len(values), "min": values[0], "p50": percentile(values, 50),

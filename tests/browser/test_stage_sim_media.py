@@ -146,7 +146,7 @@ SAID = "hello avatar what is the weather like today"
 USER_TURN = """
 import json
 from akool_lab.events import KERNEL_CLOCK, EventKind
-turn = next(t for t in stage.user_turns() if t['first_reply_ms'] is not None and t['audio_start_ms'] is not None)
+turn = next(t for t in stage.user_turns() if None not in (t['first_reply_ms'], t['audio_start_ms'], t['heard_ms']))
 kernel = [e for e in live.avatar_stream.recorder if e.clock == KERNEL_CLOCK and e.kind == EventKind.CHAT_RECV]
 said = [e for e in kernel if e.data.get('sender') == 'user' and e.mid == turn['user_mid']][-1]
 answer = next(e for e in kernel if e.data.get('sender') == 'bot' and e.t_ns > said.t_ns)
@@ -157,6 +157,8 @@ print(json.dumps({
                          if e.data.get('user_mid') == turn['user_mid']],
     'summary': stage.user_turn_summary(),
     'user_mids': [t.mid for t in live.transcript if t.role == 'user'],
+    'heard': {e.mid: e.data['user_heard_ms'] for e in stage.recorder.filter('perceived.heard')
+              if e.data.get('user_heard_ms') is not None},
 }))
 """
 
@@ -219,18 +221,25 @@ def test_talking_into_the_stages_microphone_on_the_simulator_gives_a_transcript_
 
         # The user's turn, timed in the browser (the kernel relays the transcript and the reply's first chunk):
         # Stage.user_turns() and its summary, next to the same turn timed by the kernel on its own clock.
-        replied = "any(t['first_reply_ms'] is not None and t['audio_start_ms'] is not None for t in stage.user_turns())"
+        replied = (
+            "any(None not in (t['first_reply_ms'], t['audio_start_ms'], t['heard_ms']) for t in stage.user_turns())"
+        )
         wait_in_kernel(page, run.path, replied, timeout=60)
         turn = json.loads(run_in_kernel(page, run.path, USER_TURN))
         first = turn["turn"]
         assert first["clock"].startswith("browser:") and first["user_mid"] in turn["user_mids"], turn
         assert turn["transcript_chars"] and turn["transcript_chars"][-1] > 0, turn
         assert 0 < first["first_reply_ms"] < 20_000 and 0 < first["audio_start_ms"] < 20_000, turn
+        # Heard after the avatar said it speaks (the media path), from the same transcript arrival as perceived.js.
+        assert (
+            first["audio_start_ms"] < first["heard_ms"] < 20_000
+            and turn["heard"][first["user_mid"]] == first["heard_ms"]
+        )
         # The same step on the kernel's clock (its own arrivals): the relay's delay is about the same for both
         # relayed messages, so the browser's figure stays close to it (never a difference across the clocks).
         assert abs(first["first_reply_ms"] - turn["kernel_first_reply_ms"]) < 500, turn
         summary = turn["summary"]
-        assert summary["first_reply_ms"]["n"] >= 1 and summary["audio_start_ms"]["n"] >= 1, summary
+        assert all(summary[step]["n"] >= 1 for step in ("first_reply_ms", "audio_start_ms", "heard_ms")), summary
         assert summary["first_reply_ms"]["min"] <= first["first_reply_ms"] <= summary["first_reply_ms"]["max"]
         # And on the stage, for the person talking: the last turn's figures.
         shown = stage.locator(".akool-stage__turn")
@@ -239,7 +248,7 @@ def test_talking_into_the_stages_microphone_on_the_simulator_gives_a_transcript_
         stage.scroll_into_view_if_needed()
         screenshot(page, "stage-sim-voice")
         print(f"user turn: first_reply_ms={first['first_reply_ms']:.1f} (kernel {turn['kernel_first_reply_ms']:.1f})"
-              f" audio_start_ms={first['audio_start_ms']:.1f}")  # fmt: skip
+              f" audio_start_ms={first['audio_start_ms']:.1f} heard_ms={first['heard_ms']:.1f}")  # fmt: skip
         run_in_kernel(page, run.path, "live.close()")
     finally:
         context.close()

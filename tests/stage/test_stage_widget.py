@@ -230,14 +230,21 @@ def test_browser_events_are_recorded_on_the_page_clock_and_user_turns_are_summar
     assert {e.clock for e in recorded} == {"browser:page-7"}
     assert recorded[1].t_ns == 2_000_000_000 and recorded[1].data["rtt_ms"] == 42.0
     assert recorded[0].session_id == "sess-agora"
+    # The reply to u-1 heard (perceived.js, same page): its first audible sample, from the same transcript arrival.
+    heard = {"type": "heard", "at": 4100.0, "mid": "u-1", "reply_mid": "r-1", "sent_at": None, "heard_ms": None,
+             "transcript_at": 3000.0, "user_heard_ms": 1100.0, "media_delay_ms": 200.0}  # fmt: skip
+    stage._handle_custom_msg({"type": "perceived", "page_id": page, "events": [heard]}, [])
     assert stage.user_turns() == [
-        {"user_mid": "u-1", "clock": "browser:page-7", "first_reply_ms": 450.25, "audio_start_ms": 900.0},
-        {"user_mid": "u-2", "clock": "browser:page-7", "first_reply_ms": None, "audio_start_ms": None},
-    ]
+        {"user_mid": "u-1", "clock": "browser:page-7", "first_reply_ms": 450.25, "audio_start_ms": 900.0,
+         "heard_ms": 1100.0},
+        {"user_mid": "u-2", "clock": "browser:page-7", "first_reply_ms": None, "audio_start_ms": None,
+         "heard_ms": None},
+    ]  # fmt: skip
     event("user_turn.first_reply", 5300.0, user_mid="u-2", reply_mid="r-2", ms=300.0, ms_from_first=300.0)
     assert stage.user_turn_summary() == {
         "first_reply_ms": {"n": 2, "min": 300.0, "p50": 375.125, "p90": 435.225, "max": 450.25},
         "audio_start_ms": {"n": 1, "min": 900.0, "p50": 900.0, "p90": 900.0, "max": 900.0},
+        "heard_ms": {"n": 1, "min": 1100.0, "p50": 1100.0, "p90": 1100.0, "max": 1100.0},
     }
 
 
