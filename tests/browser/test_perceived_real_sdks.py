@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.realsdk import page_url
 from tests.browser.test_stage_real_sdks import CREDENTIALS, StagePage, real_browser, sdk_base, stage_page
@@ -259,13 +260,37 @@ def test_a_message_sent_through_the_real_sdk_is_heard_when_the_avatars_received_
     talk.wait_perceived("freeze", timeout=5)
     assert talk.perceived("freeze")[0]["duration_ms"] >= 1000
 
+    # The user's spoken turn (AKool's ASR sends the transcript as from: "user" chat): timed from its arrival to the
+    # avatar's first reply chunk, its audio_start and its voice, heard; shown on the stage.
+    said_at = talk.deliver(json.dumps({"v": 2, "type": "chat", "mid": "u-1", "fin": True,
+                                       "pld": {"from": "user", "text": "What is AKool?"}}))  # fmt: skip
+    reply_at = talk.deliver(_message("chat", "r-3", **{"from": "bot", "text": "A platform"}))
+    answer_at = talk.deliver(_message("event", "r-3", event="audio_start"))
+    answer_truth = talk.say_after(answer_at, 300, 400)
+    talk.page.wait_for_function("() => window.__perceived('heard').length === 2")
+    talk.deliver(_message("event", "r-3", event="audio_end"))
+    answer = talk.perceived("heard")[1]
+    assert (answer["mid"], answer["reply_mid"], answer["heard_ms"]) == ("u-1", "r-3", None)
+    assert answer["transcript_at"] == pytest.approx(said_at, abs=5)
+    assert answer["user_heard_ms"] == pytest.approx(answer["onset_at"] - answer["transcript_at"], abs=1e-6)
+    assert -15 <= answer["onset_at"] - answer_truth <= 400, (answer, answer_truth)
+    [first_reply] = stage.events("user_turn.first_reply")
+    [audio_start] = stage.events("user_turn.audio_start")
+    assert first_reply["data"]["ms"] == pytest.approx(reply_at - said_at, abs=5)
+    assert audio_start["data"]["ms"] == pytest.approx(answer_at - said_at, abs=5)
+    shown = stage.stage.locator(".akool-stage__turn")
+    expect(shown).to_contain_text("your last turn: reply ")
+    expect(shown).to_contain_text(" heard ")
+    shown_heard = float(shown.inner_text().split(" heard ")[1].split(" s")[0])
+    assert shown_heard == pytest.approx(answer["user_heard_ms"] / 1000, abs=0.006)
+
     # A reply the avatar never voices is not heard (nothing else on the track counts as its onset): unheard, 3 s
     # after its audio_end.
     talk.deliver(_message("event", "r-2", event="audio_start"))
     talk.deliver(_message("event", "r-2", event="audio_end"))
     talk.wait_perceived("unheard", timeout=6)
     assert [(e["mid"], e["reply_mid"]) for e in talk.perceived("unheard")] == [(None, "r-2")]
-    assert len(talk.perceived("onset")) == 1 and len(talk.perceived("heard")) == 1
+    assert len(talk.perceived("onset")) == 2 and len(talk.perceived("heard")) == 2
     # Every time is on this page's clock: after its origin, not after now (an onset is stamped when it is played
     # out, a few ms after it is detected: "now" is taken seconds later).
     now = float(talk.page.evaluate("() => performance.now()"))
