@@ -66,8 +66,8 @@ async ({base, provider, avatar}) => {
     const AgoraRTC = (await import(base + '/spy/agora.mjs')).default;
     const audio = AgoraRTC.createCustomAudioTrack({ mediaStreamTrack: media.audio.track });
     const video = AgoraRTC.createCustomVideoTrack({ mediaStreamTrack: media.video.track });
-    audio._rtpTransceiver = media.audio.transceiver;
-    video._rtpTransceiver = media.video.transceiver;
+    audio._updateRtpTransceiver(media.audio.transceiver);
+    video._updateRtpTransceiver(media.video.transceiver);
     window.__remoteMedia = { [avatar]: { audio, video } };
     // The gateway's notifications: the avatar is online, then publishes video and audio. The client makes its own
     // remote user of them and fires user-published; the stage subscribes.
@@ -298,3 +298,48 @@ def test_a_message_sent_through_the_real_sdk_is_heard_when_the_avatars_received_
     assert stage.sent("problem") == []
     print(f"{provider}: heard_ms={heard['heard_ms']:.1f} media_delay_ms={heard['media_delay_ms']:.1f} "
           f"path_ms={path_ms:.1f} jitter_buffer_ms={heard['jitter_buffer_ms']}")  # fmt: skip
+
+
+_RECONNECTED_JS = """
+async ({base}) => {
+  const { avatarMedia } = await import(base + '/media.mjs');
+  const media = (window.__media2 = await avatarMedia({ frequency: 440 }));
+  const audio = Object.values(window.__remoteMedia)[0].audio;
+  // What the SDK does to a subscribed track when its media reconnect: a new transceiver, then a new track (each
+  // setter fires the track's event: transceiver-updated, track-updated).
+  const at = performance.now();
+  audio._updateRtpTransceiver(media.audio.transceiver);
+  audio._mediaStreamTrack = media.audio.track;
+  return { at, replaced: audio.getMediaStreamTrack() === media.audio.track };
+}
+"""
+
+
+def test_an_agora_track_whose_media_the_sdk_replaces_after_a_reconnection_is_followed(conversation: Any) -> None:
+    talk: Conversation = conversation("agora")
+    # (two seconds of packets from the first receiver: the new one's counters start again from 0, at 50 a second,
+    # and the stage emits a sample each second)
+    talk.page.wait_for_function("() => window.__perceived('audio_stats').some((s) => s.packets_received >= 100)")
+    before = max(s["packets_received"] for s in talk.perceived("audio_stats"))
+    reconnected = talk.page.evaluate(_RECONNECTED_JS, {"base": talk.base})
+    assert reconnected["replaced"]
+
+    # The statistics come from the new receiver (its counters start again)...
+    talk.page.wait_for_function(
+        "([n, at]) => window.__perceived('audio_stats').some((s) => s.at > at && s.packets_received < n)",
+        arg=[before, reconnected["at"]],
+        timeout=10_000,
+    )
+    # ...and the avatar's voice is heard on the new track (the old one stays silent); the two changes restarted
+    # the detector without a failure (before, two overlapping restarts stopped one detector twice).
+    talk.send(
+        1, json.dumps({"v": 2, "type": "chat", "mid": "q-9", "idx": 0, "fin": True, "pld": {"text": "Still there?"}})
+    )
+    audio_start_at = talk.deliver(_message("event", "r-9", event="audio_start"))
+    truth = float(talk.page.evaluate("(at) => window.__media2.tone(at, 500)", audio_start_at + 400))
+    talk.wait_perceived("heard")
+    [heard] = talk.perceived("heard")
+    assert heard["mid"] == "q-9" and -15 <= heard["onset_at"] - truth <= 400, (heard, truth)
+    assert heard["jitter_buffer_ms"] is not None
+    assert talk.stage.sent("problem") == []
+    talk.page.evaluate("() => window.__media2.close()")

@@ -268,6 +268,7 @@ const PROVIDERS = {
       let leaving = false;
       let joined = false;
       let avatarUid = null; // the remote user that publishes media: the avatar (AKool gives no uid for it)
+      const followed = new WeakSet(); // the SDK's remote tracks whose replaced media the stage follows
       hooks.onCleanup(() => {
         leaving = true;
         return client.leave();
@@ -280,9 +281,24 @@ const PROVIDERS = {
         if (avatarUid === null) avatarUid = user.uid;
         client.subscribe(user, mediaType).then(
           () => {
-            const track = mediaType === "video" ? user.videoTrack : user.audioTrack;
+            const subscribed = () => (mediaType === "video" ? user.videoTrack : user.audioTrack);
+            const track = subscribed();
+            if (!track) return;
             // Its RTCRtpReceiver (through the SDK's public getRTCRtpTransceiver): the browser's receive statistics.
-            if (track) hooks.onTrack(mediaType, track.getMediaStreamTrack(), track, agoraReceiver(track));
+            const hand = () => subscribed() === track && hooks.onTrack(mediaType, track.getMediaStreamTrack(), track, agoraReceiver(track));
+            hand();
+            // After a reconnection the SDK gives the track a new MediaStreamTrack (track-updated) or, for the
+            // audio's statistics, a new transceiver (transceiver-updated): the stage follows them, once for the
+            // changes the SDK makes together.
+            if (typeof track.on === "function" && !followed.has(track)) {
+              followed.add(track);
+              let queued = null;
+              const follow = () => {
+                if (queued === null) queued = setTimeout(() => ((queued = null), hand()), 0);
+              };
+              track.on("track-updated", follow);
+              if (mediaType === "audio") track.on("transceiver-updated", follow);
+            }
           },
           (error) => hooks.onProblem("subscribe-failed", `could not subscribe to user ${user.uid}'s ${mediaType}: ${errorText(error)}`),
         );
@@ -705,6 +721,7 @@ class StageController {
     this.turn = null; // the user's current spoken turn (see watch())
     this.lastCause = "";
     this.perceived = null; // PerceivedTimings while a room (or the simulator's media) is on
+    this.audioAttached = null; // the last attachAudio() of the avatar's audio (they run one after the other)
     this.perceivedEvents = []; // its raw events, sent to Python in batches like the frames
     this.sim = null; // the simulator's WebRTC peer: {pc, offerUrl, token, room: {mic}}
     this.simMicTrack = null; // the microphone sent to the simulator: {track, meter}
@@ -1119,9 +1136,13 @@ class StageController {
     const perceived = this.perceived;
     if (!perceived) return;
     if (kind === "audio") {
-      perceived.attachAudio(track, receiver).catch((error) =>
-        this.problem("perceived-failed", `the onset detector could not start on the avatar's audio: ${errorText(error)}`),
-      );
+      // One attach at a time: a new track replaces the detector of the previous one once that one is up.
+      const previous = this.audioAttached || Promise.resolve();
+      this.audioAttached = previous
+        .then(() => this.perceived === perceived && perceived.attachAudio(track, receiver))
+        .catch((error) =>
+          this.problem("perceived-failed", `the onset detector could not start on the avatar's audio: ${errorText(error)}`),
+        );
     } else if (kind === "video") {
       // The <video> that shows it: TRTC plays into its own view (never into the stage's, which stays empty);
       // otherwise each view's (the first is watched).
