@@ -259,8 +259,6 @@ class Stage(anywidget.AnyWidget):
         self.errors: list[Exception] = []
         self._own_recorder = Recorder()
         self._sim_media: dict[str, str] | None = None  # the simulator's offer URL and token (never a trait)
-        # The replies whose first chunk was relayed to the page (the I/O thread's, see _relay_for_perceived).
-        self._relayed_replies: collections.OrderedDict[Any, None] = collections.OrderedDict()
         self.on_msg(self._on_custom_message)
         if isinstance(live_or_session, Session):
             self._show_session(live_or_session)
@@ -432,7 +430,7 @@ class Stage(anywidget.AnyWidget):
             self._sim_media = _sim_media(stream)
             self._send_sim_media(None)
         self._unsubscribe = [
-            stream.recorder.subscribe(self._relay_for_perceived) if is_simulator else (lambda: None),
+            stream.recorder.subscribe(self._relay_for_perceived(stream)) if is_simulator else (lambda: None),
             stream.on("audio_start", lambda _mid: self._set(speaking=True)),
             stream.on("audio_end", lambda _mid: self._set(speaking=False)),
             stream.on("chat", self._on_chat),
@@ -454,12 +452,23 @@ class Stage(anywidget.AnyWidget):
         if self._sim_media is not None:
             self.send({"type": "sim-media", "page_id": page_id, **self._sim_media})
 
-    def _relay_for_perceived(self, event: Event) -> None:
+    def _relay_for_perceived(self, stream: AvatarStream) -> Callable[[Event], None]:
+        """The recorder listener that relays ``stream``'s events to the page (on the I/O thread)."""
+        # The replies of this stream whose first chunk went to the page (the simulator numbers replies per session:
+        # a stream attached later starts afresh).
+        relayed: collections.OrderedDict[Any, None] = collections.OrderedDict()
+
+        def relay(event: Event) -> None:
+            self._relay_event(event, relayed)
+
+        return relay
+
+    def _relay_event(self, event: Event, relayed: collections.OrderedDict[Any, None]) -> None:
         # The simulator's data channel runs in the kernel: the browser learns from here what it times (a message's
         # last chunk going out, the avatar's audio events, each chunk of the user's transcript and the first chunk
         # of each reply, without their text) and stamps each on arrival: its heard_ms then leaves out the relay's
         # own delay (a lower bound; see the module's docstring), and the user's turns are differences of two
-        # relayed arrivals (the relay's delay, about the same for both, cancels).
+        # relayed arrivals (the relay's delay, about the same for both, mostly cancels).
         if event.clock.startswith("browser:"):
             return
         message: dict[str, Any] | None = None
@@ -475,10 +484,10 @@ class Stage(anywidget.AnyWidget):
             extra = {"chars": event.data.get("text_chars", 0)}
         elif event.kind == EventKind.CHAT_RECV and event.data.get("sender") == "bot":
             reply_mid = event.data.get("reply_mid") or event.mid
-            if reply_mid not in self._relayed_replies:  # only the first chunk of each reply: small traffic
-                self._relayed_replies[reply_mid] = None
-                while len(self._relayed_replies) > _RELAYED_REPLIES_KEPT:
-                    self._relayed_replies.popitem(last=False)
+            if reply_mid not in relayed:  # only the first chunk of each reply: small traffic
+                relayed[reply_mid] = None
+                while len(relayed) > _RELAYED_REPLIES_KEPT:
+                    relayed.popitem(last=False)
                 message = {"v": 2, "type": "chat", "mid": reply_mid, "pld": {"from": "bot"}}
         if message is not None:
             self._post({"type": "sim-message", "message": message, **extra}, [])

@@ -333,6 +333,21 @@ def test_on_the_simulator_the_stage_gets_its_media_offer_url_and_token_in_a_mess
             assert len(chunks) > 1 and relayed == [
                 {"v": 2, "type": "chat", "mid": reply.reply_mid, "pld": {"from": "bot"}}
             ]
+
+            # The same stage on a later session: the simulator numbers its replies per session, and the first
+            # chunk of that session's first reply is relayed again.
+            live.close()
+            other = client.sessions.wait_until_live(
+                client.sessions.create(DEFAULT_AVATAR, duration=60, mode_type=1).id, timeout=30
+            )
+            stage.show(other)
+            live = stage.connect(client, mode=1)
+            sent.clear()
+            again = live.say("Hello again. " * 40, timeout=30)
+            wait_until(lambda: any(c["type"] == "sim-message" and c["message"]["type"] == "chat" for c, _ in sent), 5)
+            assert again.reply_mid == reply.reply_mid, "the simulator numbers replies per session"
+            relayed = [c["message"] for c, _ in sent if c["type"] == "sim-message" and c["message"]["type"] == "chat"]
+            assert [m["mid"] for m in relayed] == [again.reply_mid]
         finally:
             live.close()
             stage.close()
