@@ -38,22 +38,33 @@ What the browser sees besides the data channel reaches Python as raw events on t
 Perceived timings (``perceived.js``, served in one module with ``stage.js``): from the avatar's audio and video as
 the page receives and plays them, ``perceived.<type>`` events on the same clock: ``first_frame``, ``freeze``,
 ``stall``, ``onset``/``offset`` (the first audible sample of speech, and silence again), ``audio_stats`` (the
-browser's receive statistics, where the SDK exposes the track's receiver), and per reply ``heard`` (``heard_ms``:
+browser's receive statistics, where the SDK exposes the track's receiver: LiveKit's ``RemoteTrack.receiver``,
+Agora's ``getRTCRtpTransceiver()``, the simulator's peer; TRTC gives none), and per reply ``heard`` (``heard_ms``:
 the message's last chunk sent to its reply's first audible sample; ``media_delay_ms``: the reply's ``audio_start``
 arriving to it; ``jitter_buffer_ms``, ``playout_delay_ms``) or ``unheard``. :meth:`Stage.heard` and
 ``akool_lab.metrics.message_timings`` (``MessageRecord.heard_ms``) read them; the latency panel shows ``heard_ms``
 next to ``ttfa_ms``.
 
+Each SDK hands the avatar's media over its own way: Agora's subscribed ``user.audioTrack``/``videoTrack``
+(``getMediaStreamTrack()``), LiveKit's ``TrackSubscribed`` remote tracks (``mediaStreamTrack``, attached to the
+stage's ``<video>``), and TRTC, which plays both itself: its remote audio is listened to once TRTC reports it playing
+(``AUDIO_PLAY_STATE_CHANGED``, ``getAudioTrack(userId)``) and its video is watched in the element TRTC draws it in.
+
 On the embedded simulator with the media extra (``pip install 'akool-lab[media]'``, part of ``lab``), the stage
 also joins the simulated avatar's WebRTC peer (receive-only; the data channel stays on the kernel's WebSocket) and
 shows its real video and plays its speech instead of the drawn face; the kernel relays each message's last chunk
-going out and the avatar's audio events to the page, which stamps them on arrival: there ``heard_ms`` and
-``media_delay_ms`` leave out the relay's own delay (kernel to page, tens of ms on a busy machine), so they are a
-lower bound of what a person perceives. Without the extra the stage says so and draws the face.
+going out, the avatar's audio events, the user's transcript chunks and the first chunk of each reply (without their
+text) to the page, which stamps them on arrival: there ``heard_ms`` and ``media_delay_ms`` leave out the relay's own
+delay (kernel to page, tens of ms on a busy machine), so they are a lower bound of what a person perceives, while
+the user's turns (:meth:`Stage.user_turns`: the microphone's speech, transcribed by the simulator, to its reply;
+the last one is also shown on the stage, the ``user_turn`` trait) are differences of two relayed arrivals, in which
+that delay mostly cancels (what is left is the difference of the two relays' delays: tens of ms on a busy kernel).
+Without the extra the stage says so and draws the face.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import logging
@@ -95,6 +106,8 @@ BROWSER_PROVIDERS = tuple(DEFAULT_SDK_URLS)
 _URL_SCHEMES = ("https://", "http://", "data:", "blob:")
 _MAX_CAPTION = 300
 _NS_PER_MS = 1_000_000
+#: How many reply ids the simulator's relay remembers (to relay only the first chunk of each).
+_RELAYED_REPLIES_KEPT = 256
 #: How long the browser waits for a join before it gives up with a ``join-timeout`` failure (seconds).
 DEFAULT_JOIN_TIMEOUT = 20.0
 
@@ -194,6 +207,10 @@ class Stage(anywidget.AnyWidget):
     network = traitlets.Dict(help="the provider's latest network statistics (rtt_ms, loss, kbit/s, fps...)").tag(
         sync=True
     )
+    user_turn = traitlets.Dict(
+        help="the user's last spoken turn, timed in the browser from its transcript: user_mid, first_reply_ms, "
+        "audio_start_ms, heard_ms (shown on the stage; see user_turns())"
+    ).tag(sync=True)
     speaking = traitlets.Bool(False, help="between the avatar's audio_start and audio_end").tag(sync=True)
     caption = traitlets.Unicode("", help="the avatar's current reply text (its tail)").tag(sync=True)
     error = traitlets.Unicode("", help="the last failure, in words (never a secret)").tag(sync=True)
@@ -310,21 +327,31 @@ class Stage(anywidget.AnyWidget):
         """The user's spoken turns, timed on the browser's clock: one dict per turn, in order.
 
         Each has ``user_mid``, ``clock``, ``first_reply_ms`` (the user's last transcript chunk arriving to the
-        avatar's first reply chunk) and ``audio_start_ms`` (to the avatar's ``audio_start``); a step that did not
-        happen is ``None``. ``akool_lab.metrics.percentile`` summarises a list of them.
+        avatar's first reply chunk), ``audio_start_ms`` (to the avatar's ``audio_start``) and ``heard_ms`` (to the
+        first audible sample of its reply, from the perceived timings: the reply heard, not announced); a step that
+        did not happen (or, for ``heard_ms``, a page with no media) is ``None``. ``akool_lab.metrics.percentile``
+        summarises a list of them.
         """
+        events = self._browser_events()
         turns: dict[tuple[str, str], dict[str, Any]] = {}
-        for event in self._browser_events():
+        for event in events:
             if not event.kind.startswith("user_turn."):
                 continue
             key = (event.clock, str(event.data.get("user_mid")))
             turn = turns.setdefault(
-                key, {"user_mid": key[1], "clock": event.clock, "first_reply_ms": None, "audio_start_ms": None}
-            )
+                key,
+                {"user_mid": key[1], "clock": event.clock, "first_reply_ms": None, "audio_start_ms": None,
+                 "heard_ms": None},
+            )  # fmt: skip
             if event.kind == "user_turn.first_reply":
                 turn["first_reply_ms"] = event.data.get("ms")
             elif event.kind == "user_turn.audio_start":
                 turn["audio_start_ms"] = event.data.get("ms")
+        for event in events:
+            # perceived.js times a reply to the user's voice from the same transcript arrival, on the same page.
+            heard = turns.get((event.clock, str(event.mid)))
+            if event.kind == "perceived.heard" and heard is not None and event.data.get("user_heard_ms") is not None:
+                heard["heard_ms"] = event.data["user_heard_ms"]
         return list(turns.values())
 
     def heard(self) -> dict[str, dict[str, Any]]:
@@ -347,7 +374,7 @@ class Stage(anywidget.AnyWidget):
 
         summary: dict[str, dict[str, float]] = {}
         turns = self.user_turns()
-        for step in ("first_reply_ms", "audio_start_ms"):
+        for step in ("first_reply_ms", "audio_start_ms", "heard_ms"):
             values = sorted(float(t[step]) for t in turns if isinstance(t[step], int | float))
             if values:
                 summary[step] = {"n": len(values), "min": values[0], "p50": percentile(values, 50),
@@ -403,7 +430,7 @@ class Stage(anywidget.AnyWidget):
             self._sim_media = _sim_media(stream)
             self._send_sim_media(None)
         self._unsubscribe = [
-            stream.recorder.subscribe(self._relay_for_perceived) if is_simulator else (lambda: None),
+            stream.recorder.subscribe(self._relay_for_perceived(stream)) if is_simulator else (lambda: None),
             stream.on("audio_start", lambda _mid: self._set(speaking=True)),
             stream.on("audio_end", lambda _mid: self._set(speaking=False)),
             stream.on("chat", self._on_chat),
@@ -425,20 +452,45 @@ class Stage(anywidget.AnyWidget):
         if self._sim_media is not None:
             self.send({"type": "sim-media", "page_id": page_id, **self._sim_media})
 
-    def _relay_for_perceived(self, event: Event) -> None:
-        # The simulator's data channel runs in the kernel: the browser learns a message's last chunk going out and
-        # the avatar's audio events from here, and stamps them on arrival (its heard_ms then leaves out the relay's
-        # own delay: a lower bound; see the module's docstring).
+    def _relay_for_perceived(self, stream: AvatarStream) -> Callable[[Event], None]:
+        """The recorder listener that relays ``stream``'s events to the page (on the I/O thread)."""
+        # The replies of this stream whose first chunk went to the page (the simulator numbers replies per session:
+        # a stream attached later starts afresh).
+        relayed: collections.OrderedDict[Any, None] = collections.OrderedDict()
+
+        def relay(event: Event) -> None:
+            self._relay_event(event, relayed)
+
+        return relay
+
+    def _relay_event(self, event: Event, relayed: collections.OrderedDict[Any, None]) -> None:
+        # The simulator's data channel runs in the kernel: the browser learns from here what it times (a message's
+        # last chunk going out, the avatar's audio events, each chunk of the user's transcript and the first chunk
+        # of each reply, without their text) and stamps each on arrival: its heard_ms then leaves out the relay's
+        # own delay (a lower bound; see the module's docstring), and the user's turns are differences of two
+        # relayed arrivals (the relay's delay, about the same for both, mostly cancels).
         if event.clock.startswith("browser:"):
             return
+        message: dict[str, Any] | None = None
+        extra: dict[str, Any] = {}
         if event.kind == EventKind.CHAT_SENT and event.data.get("fin"):
             self._post({"type": "sim-sent", "mid": event.mid}, [])
         elif event.kind in (EventKind.AUDIO_START, EventKind.AUDIO_END):
             message = {"v": 2, "type": "event", "mid": event.mid, "pld": {"event": event.kind}}
-            self._post({"type": "sim-message", "message": message}, [])
-        elif event.kind == EventKind.CHAT_RECV and event.data.get("sender") == "user" and event.data.get("fin"):
-            message = {"v": 2, "type": "chat", "mid": event.mid, "fin": True, "pld": {"from": "user"}}
-            self._post({"type": "sim-message", "message": message}, [])
+        elif event.kind == EventKind.CHAT_RECV and event.data.get("sender") == "user":
+            message = {"v": 2, "type": "chat", "mid": event.mid, "pld": {"from": "user"}}
+            if event.data.get("fin"):
+                message["fin"] = True
+            extra = {"chars": event.data.get("text_chars", 0)}
+        elif event.kind == EventKind.CHAT_RECV and event.data.get("sender") == "bot":
+            reply_mid = event.data.get("reply_mid") or event.mid
+            if reply_mid not in relayed:  # only the first chunk of each reply: small traffic
+                relayed[reply_mid] = None
+                while len(relayed) > _RELAYED_REPLIES_KEPT:
+                    relayed.popitem(last=False)
+                message = {"v": 2, "type": "chat", "mid": reply_mid, "pld": {"from": "bot"}}
+        if message is not None:
+            self._post({"type": "sim-message", "message": message, **extra}, [])
 
     def _on_chat(self, entry: TranscriptEntry) -> None:
         self._set(caption=_tail(entry.text))

@@ -7,6 +7,7 @@ Chromium runs with its fake capture devices and autoplay allowed, so the avatar'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.browser.harness import (
     CHROMIUM_ARGS,
     JupyterServer,
     open_and_run_notebook,
+    screenshot,
     widget_locator,
     write_notebook,
 )
@@ -149,6 +151,27 @@ def test_without_the_media_extra_the_stage_says_so_and_draws_the_face(
 
 SAID = "hello avatar what is the weather like today"
 
+# The first user turn the browser timed, its transcript events, and the same step timed by the kernel: the user's
+# last transcript chunk to the avatar's first reply chunk, both arrivals on the kernel's clock.
+USER_TURN = """
+import json
+from akool_lab.events import KERNEL_CLOCK, EventKind
+turn = next(t for t in stage.user_turns() if None not in (t['first_reply_ms'], t['audio_start_ms'], t['heard_ms']))
+kernel = [e for e in live.avatar_stream.recorder if e.clock == KERNEL_CLOCK and e.kind == EventKind.CHAT_RECV]
+said = [e for e in kernel if e.data.get('sender') == 'user' and e.mid == turn['user_mid']][-1]
+answer = next(e for e in kernel if e.data.get('sender') == 'bot' and e.t_ns > said.t_ns)
+print(json.dumps({
+    'turn': turn,
+    'kernel_first_reply_ms': (answer.t_ns - said.t_ns) / 1e6,
+    'transcript_chars': [e.data['chars'] for e in stage.recorder.filter('user_turn.transcript')
+                         if e.data.get('user_mid') == turn['user_mid']],
+    'summary': stage.user_turn_summary(),
+    'user_mids': [t.mid for t in live.transcript if t.role == 'user'],
+    'heard': {e.mid: e.data['user_heard_ms'] for e in stage.recorder.filter('perceived.heard')
+              if e.data.get('user_heard_ms') is not None},
+}))
+"""
+
 
 @pytest.fixture(scope="module")
 def talking_browser(
@@ -176,7 +199,7 @@ def talking_browser(
     browser.close()
 
 
-def test_talking_into_the_stages_microphone_on_the_simulator_gives_a_transcript_and_a_heard_reply(
+def test_talking_into_the_stages_microphone_on_the_simulator_gives_a_transcript_a_heard_reply_and_user_turn_timings(
     talking_browser: Browser, jupyter_server: JupyterServer, tmp_path: Path
 ) -> None:
     context = talking_browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
@@ -205,6 +228,37 @@ def test_talking_into_the_stages_microphone_on_the_simulator_gives_a_transcript_
         assert text.strip("'\"").strip(), "the simulator transcribed the user's speech"
         assert 0 < float(user_heard_ms) < 20_000 and 0 < float(media_delay_ms) < 3000
         print(f"user_heard_ms={float(user_heard_ms):.1f} media_delay_ms={float(media_delay_ms):.1f} said={text}")
+
+        # The user's turn, timed in the browser (the kernel relays the transcript and the reply's first chunk):
+        # Stage.user_turns() and its summary, next to the same turn timed by the kernel on its own clock.
+        replied = (
+            "any(None not in (t['first_reply_ms'], t['audio_start_ms'], t['heard_ms']) for t in stage.user_turns())"
+        )
+        wait_in_kernel(page, run.path, replied, timeout=60)
+        turn = json.loads(run_in_kernel(page, run.path, USER_TURN))
+        first = turn["turn"]
+        assert first["clock"].startswith("browser:") and first["user_mid"] in turn["user_mids"], turn
+        assert turn["transcript_chars"] and turn["transcript_chars"][-1] > 0, turn
+        assert 0 < first["first_reply_ms"] < 20_000 and 0 < first["audio_start_ms"] < 20_000, turn
+        # Heard after the avatar said it speaks (the media path), from the same transcript arrival as perceived.js.
+        assert (
+            first["audio_start_ms"] < first["heard_ms"] < 20_000
+            and turn["heard"][first["user_mid"]] == first["heard_ms"]
+        )
+        # The same step on the kernel's clock (its own arrivals): the relay's delay is about the same for both
+        # relayed messages, so the browser's figure stays close to it (never a difference across the clocks).
+        assert abs(first["first_reply_ms"] - turn["kernel_first_reply_ms"]) < 500, turn
+        summary = turn["summary"]
+        assert all(summary[step]["n"] >= 1 for step in ("first_reply_ms", "audio_start_ms", "heard_ms")), summary
+        assert summary["first_reply_ms"]["min"] <= first["first_reply_ms"] <= summary["first_reply_ms"]["max"]
+        # And on the stage, for the person talking: the last turn's figures.
+        shown = stage.locator(".akool-stage__turn")
+        expect(shown).to_contain_text("your last turn: reply ")
+        expect(shown).to_contain_text(" heard ")
+        stage.scroll_into_view_if_needed()
+        screenshot(page, "stage-sim-voice")
+        print(f"user turn: first_reply_ms={first['first_reply_ms']:.1f} (kernel {turn['kernel_first_reply_ms']:.1f})"
+              f" audio_start_ms={first['audio_start_ms']:.1f} heard_ms={first['heard_ms']:.1f}")  # fmt: skip
         run_in_kernel(page, run.path, "live.close()")
     finally:
         context.close()

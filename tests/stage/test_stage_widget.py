@@ -230,14 +230,21 @@ def test_browser_events_are_recorded_on_the_page_clock_and_user_turns_are_summar
     assert {e.clock for e in recorded} == {"browser:page-7"}
     assert recorded[1].t_ns == 2_000_000_000 and recorded[1].data["rtt_ms"] == 42.0
     assert recorded[0].session_id == "sess-agora"
+    # The reply to u-1 heard (perceived.js, same page): its first audible sample, from the same transcript arrival.
+    heard = {"type": "heard", "at": 4100.0, "mid": "u-1", "reply_mid": "r-1", "sent_at": None, "heard_ms": None,
+             "transcript_at": 3000.0, "user_heard_ms": 1100.0, "media_delay_ms": 200.0}  # fmt: skip
+    stage._handle_custom_msg({"type": "perceived", "page_id": page, "events": [heard]}, [])
     assert stage.user_turns() == [
-        {"user_mid": "u-1", "clock": "browser:page-7", "first_reply_ms": 450.25, "audio_start_ms": 900.0},
-        {"user_mid": "u-2", "clock": "browser:page-7", "first_reply_ms": None, "audio_start_ms": None},
-    ]
+        {"user_mid": "u-1", "clock": "browser:page-7", "first_reply_ms": 450.25, "audio_start_ms": 900.0,
+         "heard_ms": 1100.0},
+        {"user_mid": "u-2", "clock": "browser:page-7", "first_reply_ms": None, "audio_start_ms": None,
+         "heard_ms": None},
+    ]  # fmt: skip
     event("user_turn.first_reply", 5300.0, user_mid="u-2", reply_mid="r-2", ms=300.0, ms_from_first=300.0)
     assert stage.user_turn_summary() == {
         "first_reply_ms": {"n": 2, "min": 300.0, "p50": 375.125, "p90": 435.225, "max": 450.25},
         "audio_start_ms": {"n": 1, "min": 900.0, "p50": 900.0, "p90": 900.0, "max": 900.0},
+        "heard_ms": {"n": 1, "min": 1100.0, "p50": 1100.0, "p90": 1100.0, "max": 1100.0},
     }
 
 
@@ -314,12 +321,33 @@ def test_on_the_simulator_the_stage_gets_its_media_offer_url_and_token_in_a_mess
             stage._handle_custom_msg({"type": "sim-media-request", "page_id": "page-3"}, [])
             assert sent[-1][0] == {**media, "page_id": "page-3"}
 
-            reply = live.say("Hello there.", timeout=30)
+            reply = live.say("Hello there. " * 40, timeout=30)
             wait_until(lambda: any(c["type"] == "sim-message" for c, _ in sent), timeout=5)
             kinds = [(c["type"], c.get("mid") or c.get("message", {}).get("pld", {}).get("event")) for c, _ in sent]
             assert ("sim-sent", reply.mid) in kinds
             assert ("sim-message", "audio_start") in kinds and ("sim-message", "audio_end") in kinds
             assert kinds.index(("sim-sent", reply.mid)) < kinds.index(("sim-message", "audio_start"))
+            # Of the reply's chunks, only the first is relayed (for the user-turn timings), without its text.
+            chunks = [e for e in live.avatar_stream.recorder.filter("chat.recv") if e.data.get("sender") == "bot"]
+            relayed = [c["message"] for c, _ in sent if c["type"] == "sim-message" and c["message"]["type"] == "chat"]
+            assert len(chunks) > 1 and relayed == [
+                {"v": 2, "type": "chat", "mid": reply.reply_mid, "pld": {"from": "bot"}}
+            ]
+
+            # The same stage on a later session: the simulator numbers its replies per session, and the first
+            # chunk of that session's first reply is relayed again.
+            live.close()
+            other = client.sessions.wait_until_live(
+                client.sessions.create(DEFAULT_AVATAR, duration=60, mode_type=1).id, timeout=30
+            )
+            stage.show(other)
+            live = stage.connect(client, mode=1)
+            sent.clear()
+            again = live.say("Hello again. " * 40, timeout=30)
+            wait_until(lambda: any(c["type"] == "sim-message" and c["message"]["type"] == "chat" for c, _ in sent), 5)
+            assert again.reply_mid == reply.reply_mid, "the simulator numbers replies per session"
+            relayed = [c["message"] for c, _ in sent if c["type"] == "sim-message" and c["message"]["type"] == "chat"]
+            assert [m["mid"] for m in relayed] == [again.reply_mid]
         finally:
             live.close()
             stage.close()

@@ -223,6 +223,16 @@ function quietSdk(provider, sdk) {
   }
 }
 
+// The RTCRtpReceiver of an Agora remote track, or null (an SDK without getRTCRtpTransceiver, or none yet).
+function agoraReceiver(track) {
+  try {
+    const receiver = track.getRTCRtpTransceiver?.()?.receiver;
+    return typeof receiver?.getStats === "function" ? receiver : null;
+  } catch {
+    return null;
+  }
+}
+
 // LiveKit puts the access token in the WebSocket URL, and Chromium prints a failed WebSocket's whole URL in the
 // console. Ask the server's origin first (without the token): an unreachable server is then a clear failure and
 // the token is never written into a failing URL.
@@ -245,8 +255,9 @@ async function probeReachable(url, timeoutMs) {
 // Each provider joins its room and returns a room:
 //   {send(bytes) -> Promise, leave() -> Promise, stats() -> Promise<object|null>,
 //    mic: {start(deviceId), mute(bool), device(id), level() -> 0..1, stop(), devices() -> Promise<[...]>}}
-// `hooks`: onMessage(bytes, sender), onTrack(kind, mediaStreamTrack, sdkTrack), onTrackEnded(kind),
-//   onFailure(kind, text), onState(state, detail), onNotice(kind, text), onProblem(kind, text) (not fatal),
+// `hooks`: onMessage(bytes, sender), onTrack(kind, mediaStreamTrack, sdkTrack, receiver?), onTrackEnded(kind),
+//   onWatch(kind, mediaStreamTrack, receiver?) (a track the SDK plays itself: only measured), onFailure(kind, text),
+//   onState(state, detail), onNotice(kind, text), onProblem(kind, text) (not fatal),
 //   onAutoplayBlocked(resume), trtcView(), onCleanup(fn) (runs if the join is abandoned: timeout or Leave).
 const PROVIDERS = {
   agora: {
@@ -257,6 +268,7 @@ const PROVIDERS = {
       let leaving = false;
       let joined = false;
       let avatarUid = null; // the remote user that publishes media: the avatar (AKool gives no uid for it)
+      const followed = new WeakSet(); // the SDK's remote tracks whose replaced media the stage follows
       hooks.onCleanup(() => {
         leaving = true;
         return client.leave();
@@ -269,8 +281,24 @@ const PROVIDERS = {
         if (avatarUid === null) avatarUid = user.uid;
         client.subscribe(user, mediaType).then(
           () => {
-            const track = mediaType === "video" ? user.videoTrack : user.audioTrack;
-            if (track) hooks.onTrack(mediaType, track.getMediaStreamTrack(), track);
+            const subscribed = () => (mediaType === "video" ? user.videoTrack : user.audioTrack);
+            const track = subscribed();
+            if (!track) return;
+            // Its RTCRtpReceiver (through the SDK's public getRTCRtpTransceiver): the browser's receive statistics.
+            const hand = () => subscribed() === track && hooks.onTrack(mediaType, track.getMediaStreamTrack(), track, agoraReceiver(track));
+            hand();
+            // After a reconnection the SDK gives the track a new MediaStreamTrack (track-updated) or, for the
+            // audio's statistics, a new transceiver (transceiver-updated): the stage follows them, once for the
+            // changes the SDK makes together.
+            if (typeof track.on === "function" && !followed.has(track)) {
+              followed.add(track);
+              let queued = null;
+              const follow = () => {
+                if (queued === null) queued = setTimeout(() => ((queued = null), hand()), 0);
+              };
+              track.on("track-updated", follow);
+              if (mediaType === "audio") track.on("transceiver-updated", follow);
+            }
           },
           (error) => hooks.onProblem("subscribe-failed", `could not subscribe to user ${user.uid}'s ${mediaType}: ${errorText(error)}`),
         );
@@ -495,14 +523,25 @@ const PROVIDERS = {
         if (avatarId === null) avatarId = userId;
         return userId === avatarId;
       };
-      // TRTC draws remote video into an element of its own choosing; remote audio plays by itself.
+      // TRTC draws remote video into an element of its own choosing and plays remote audio by itself: the stage
+      // only watches them (the perceived timings), once the SDK plays them.
       trtc.on(E.REMOTE_VIDEO_AVAILABLE, ({ userId, streamType }) => {
         if (!claim(userId)) return;
-        trtc.startRemoteVideo({ userId, streamType, view: hooks.trtcView() }).catch((error) =>
-          hooks.onProblem("subscribe-failed", `could not show user ${userId}'s video: ${errorText(error)}`),
+        trtc.startRemoteVideo({ userId, streamType, view: hooks.trtcView() }).then(
+          () => hooks.onWatch("video", null), // (the stage watches the <video> TRTC plays it in)
+          (error) => hooks.onProblem("subscribe-failed", `could not show user ${userId}'s video: ${errorText(error)}`),
         );
       });
       trtc.on(E.REMOTE_AUDIO_AVAILABLE, ({ userId }) => claim(userId));
+      let heardTrack = null; // the avatar's audio track the stage listens to
+      trtc.on(E.AUDIO_PLAY_STATE_CHANGED, ({ userId, state }) => {
+        if (!userId || userId !== avatarId || state !== "PLAYING" || typeof trtc.getAudioTrack !== "function") return;
+        const track = trtc.getAudioTrack({ userId });
+        if (track && track !== heardTrack) {
+          heardTrack = track;
+          hooks.onWatch("audio", track);
+        }
+      });
       trtc.on(E.CUSTOM_MESSAGE, (event) => hooks.onMessage(new Uint8Array(event.data), event.userId));
       trtc.on(E.REMOTE_USER_EXIT, ({ userId }) => {
         if (leaving) return;
@@ -682,6 +721,7 @@ class StageController {
     this.turn = null; // the user's current spoken turn (see watch())
     this.lastCause = "";
     this.perceived = null; // PerceivedTimings while a room (or the simulator's media) is on
+    this.audioAttached = null; // the last attachAudio() of the avatar's audio (they run one after the other)
     this.perceivedEvents = []; // its raw events, sent to Python in batches like the frames
     this.sim = null; // the simulator's WebRTC peer: {pc, offerUrl, token, room: {mic}}
     this.simMicTrack = null; // the microphone sent to the simulator: {track, meter}
@@ -734,7 +774,8 @@ class StageController {
       // The simulator's data channel runs in the kernel: its sends and messages are relayed, stamped on arrival.
       this.perceived?.sent(content.mid, performance.now());
     } else if (content.type === "sim-message") {
-      this.perceived?.received(content.message, performance.now());
+      // (the kernel shows them itself: the speaking light and caption; here they are only timed)
+      this.observe(content.message, performance.now(), content.chars);
     }
   }
 
@@ -773,8 +814,9 @@ class StageController {
       this.startPerceived();
       const hooks = {
         onMessage: (bytes, sender) => current() && this.received(bytes, sender),
-        onTrack: (kind, track, sdkTrack) => current() && this.addTrack(kind, track, sdkTrack),
+        onTrack: (kind, track, sdkTrack, receiver) => current() && this.addTrack(kind, track, sdkTrack, receiver),
         onTrackEnded: (kind) => current() && this.removeTracks(kind),
+        onWatch: (kind, track, receiver) => current() && this.watchTrack(kind, track, receiver || null),
         onFailure: (kind, text) => current() && this.fail(kind, text, attempt),
         onState: (state, detail) => current() && this.roomState(state, detail),
         onNotice: (kind, text) => current() && this.notice(kind, text),
@@ -1055,8 +1097,8 @@ class StageController {
 
   // -- media
 
-  // `receiver`: the track's RTCRtpReceiver when known (the simulator; LiveKit's RemoteAudioTrack.receiver), for the
-  // browser's receive statistics; Agora and TRTC do not expose it.
+  // `receiver`: the track's RTCRtpReceiver when known (the simulator; LiveKit's RemoteAudioTrack.receiver; Agora's
+  // getRTCRtpTransceiver()), for the browser's receive statistics; TRTC does not expose it.
   addTrack(kind, track, sdkTrack, receiver = null) {
     if (!this.mediaStream || !track) return;
     this.removeTracks(kind);
@@ -1074,6 +1116,9 @@ class StageController {
       emit: (event) => {
         this.perceivedEvents.push(event);
         this.scheduleFlush();
+        if (event.type === "heard" && typeof event.user_heard_ms === "number" && this.model.get("user_turn")?.user_mid === event.mid) {
+          this.showTurn(event.mid, { heard_ms: event.user_heard_ms });
+        }
       },
     });
   }
@@ -1094,15 +1139,20 @@ class StageController {
     const perceived = this.perceived;
     if (!perceived) return;
     if (kind === "audio") {
-      perceived.attachAudio(track, receiver).catch((error) =>
-        this.problem("perceived-failed", `the onset detector could not start on the avatar's audio: ${errorText(error)}`),
-      );
+      // One attach at a time: a new track replaces the detector of the previous one once that one is up.
+      const previous = this.audioAttached || Promise.resolve();
+      this.audioAttached = previous
+        .then(() => this.perceived === perceived && perceived.attachAudio(track, receiver))
+        .catch((error) =>
+          this.problem("perceived-failed", `the onset detector could not start on the avatar's audio: ${errorText(error)}`),
+        );
     } else if (kind === "video") {
-      // The <video> that shows it: TRTC plays into its own view; otherwise each view's (the first is watched).
+      // The <video> that shows it: TRTC plays into its own view (never into the stage's, which stays empty);
+      // otherwise each view's (the first is watched).
       const deadline = performance.now() + 10_000;
       const find = () => {
         if (this.perceived !== perceived) return;
-        const video = this.trtcElement?.querySelector("video") || [...this.videos][0];
+        const video = this.trtcElement ? this.trtcElement.querySelector("video") : [...this.videos][0];
         if (video) perceived.attachVideo(video);
         else if (performance.now() < deadline) setTimeout(find, 100);
       };
@@ -1325,9 +1375,8 @@ class StageController {
     }
   }
 
-  // The speaking light and captions follow the avatar's own messages (AKOOL_API.md 5.4, 5.6); the user's spoken
-  // turns are timed on this page's clock: from the user's transcript arriving to the avatar's first reply chunk
-  // and to its audio_start.
+  // The speaking light and captions follow the avatar's own messages (AKOOL_API.md 5.4, 5.6); observe() times
+  // them.
   watch(bytes, t) {
     let message;
     try {
@@ -1336,23 +1385,36 @@ class StageController {
       return; // not JSON: nothing to show
     }
     if (!message || message.v !== 2) return;
-    this.perceived?.received(message, t);
+    this.observe(message, t);
     const pld = message.pld || {};
-    if (message.type === "event" && pld.event === "audio_start") {
-      this.set({ speaking: true });
-      this.turnStep("audio_start", t, message.mid);
-    } else if (message.type === "event" && pld.event === "audio_end") this.set({ speaking: false });
-    else if (message.type === "chat" && pld.from === "user") {
-      if (!this.turn || this.turn.replied) {
-        this.turn = { mid: message.mid, first: t, last: t, chars: 0, replied: false, audio: false };
-      }
-      this.turn.last = t;
-      this.turn.chars += typeof pld.text === "string" ? pld.text.length : 0;
-      this.event("user_turn.transcript", { user_mid: message.mid, fin: Boolean(message.fin), chars: this.turn.chars }, t);
-    } else if (message.type === "chat" && pld.from === "bot" && typeof pld.text === "string") {
+    if (message.type === "event" && pld.event === "audio_start") this.set({ speaking: true });
+    else if (message.type === "event" && pld.event === "audio_end") this.set({ speaking: false });
+    else if (message.type === "chat" && pld.from === "bot" && typeof pld.text === "string") {
       const previous = this.captionMid === message.mid ? this.model.get("caption") : "";
       this.captionMid = message.mid;
       this.set({ caption: tail(previous + pld.text) });
+    }
+  }
+
+  // What is timed on this page's clock from the avatar's messages, received here (a room) or relayed by the kernel
+  // (the simulator, whose data channel runs there: its messages come without their text, `chars` then gives the
+  // transcript's length): the perceived timings, and the user's spoken turns, from the user's transcript arriving
+  // to the avatar's first reply chunk and to its audio_start.
+  observe(message, t, chars = 0) {
+    if (!message || typeof message !== "object") return;
+    this.perceived?.received(message, t);
+    const pld = message.pld || {};
+    if (message.type === "event" && pld.event === "audio_start") {
+      this.turnStep("audio_start", t, message.mid);
+    } else if (message.type === "chat" && pld.from === "user") {
+      if (!this.turn || this.turn.replied) {
+        this.turn = { mid: message.mid, first: t, last: t, chars: 0, replied: false, audio: false };
+        this.set({ user_turn: { user_mid: message.mid } });
+      }
+      this.turn.last = t;
+      this.turn.chars += typeof pld.text === "string" ? pld.text.length : Number(chars) || 0;
+      this.event("user_turn.transcript", { user_mid: message.mid, fin: Boolean(message.fin), chars: this.turn.chars }, t);
+    } else if (message.type === "chat" && pld.from === "bot") {
       this.turnStep("first_reply", t, message.mid);
     }
   }
@@ -1363,10 +1425,21 @@ class StageController {
     if (step === "first_reply" && !turn.replied) {
       turn.replied = true;
       this.event("user_turn.first_reply", { user_mid: turn.mid, reply_mid: mid, ms: t - turn.last, ms_from_first: t - turn.first }, t);
+      this.showTurn(turn.mid, { first_reply_ms: t - turn.last });
     } else if (step === "audio_start" && !turn.audio) {
       turn.audio = true;
       this.event("user_turn.audio_start", { user_mid: turn.mid, ms: t - turn.last, ms_from_first: t - turn.first }, t);
+      this.showTurn(turn.mid, { audio_start_ms: t - turn.last });
     }
+  }
+
+  // The user's last spoken turn on the stage (the user_turn trait): its reply, the avatar's audio_start and when
+  // its voice was heard, each from the user's transcript arriving.
+  showTurn(mid, figures) {
+    const current = this.model.get("user_turn") || {};
+    const base = current.user_mid === mid ? current : { user_mid: mid };
+    const rounded = Object.fromEntries(Object.entries(figures).map(([key, value]) => [key, Math.round(value * 10) / 10]));
+    this.set({ user_turn: { ...base, ...rounded } });
   }
 }
 
@@ -1499,9 +1572,11 @@ function render({ model, el }) {
   micBar.append(micButton, muteButton, devices, meter);
   const notice = element("div", "akool-stage__notice");
   const network = element("div", "akool-stage__network");
+  const turn = element("div", "akool-stage__turn");
+  turn.style.cssText = "color: var(--jp-ui-font-color2, #666); font-size: 0.9em;"; // as the network line
   const caption = element("div", "akool-stage__caption");
   const error = element("div", "akool-stage__error");
-  root.append(screen, bar, micBar, notice, network, caption, error);
+  root.append(screen, bar, micBar, notice, network, turn, caption, error);
   el.append(root);
 
   const background = { url: null, hue: 210, image: null };
@@ -1611,6 +1686,14 @@ function render({ model, el }) {
     const jitter = stats.audio_jitter_buffer_ms ?? stats.audio_delay_ms;
     if (jitter !== undefined) parts.push(`jitter buffer ${Math.round(jitter)} ms`);
     network.textContent = live && parts.length ? `network: ${parts.join(" · ")}` : "";
+    const spoken = model.get("user_turn") || {};
+    const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`;
+    const steps = [];
+    if (typeof spoken.first_reply_ms === "number") steps.push(`reply ${seconds(spoken.first_reply_ms)}`);
+    if (typeof spoken.audio_start_ms === "number") steps.push(`audio_start ${seconds(spoken.audio_start_ms)}`);
+    if (typeof spoken.heard_ms === "number") steps.push(`heard ${seconds(spoken.heard_ms)}`);
+    turn.textContent = steps.length ? `your last turn: ${steps.join(" · ")} after your words` : "";
+    turn.hidden = !steps.length;
     caption.textContent = model.get("caption") || "";
     const message = model.get("error") || "";
     error.hidden = !message;
@@ -1635,7 +1718,7 @@ function render({ model, el }) {
   devices.addEventListener("change", () => controller?.switchMic(devices.value));
 
   const names = ["simulated", "connection_state", "speaking", "provider", "caption", "error", "error_kind",
-    "background_url", "note", "notice", "audio_blocked", "mic_state", "mic_devices", "mic_device", "network"];
+    "background_url", "note", "notice", "audio_blocked", "mic_state", "mic_devices", "mic_device", "network", "user_turn"];
   for (const name of names) model.on(`change:${name}`, refresh);
   controller?.views.add(refreshVideo);
   controller?.videos.add(video);

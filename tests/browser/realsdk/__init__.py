@@ -3,7 +3,8 @@
 ``tests/package.json`` pins agora-rtc-sdk-ng, livekit-client and trtc-sdk-v5 (``make test`` runs ``npm ci`` in
 ``tests/``). :func:`bundle_sdks` builds each with esbuild into one ES module (as a CDN's ``+esm`` build would serve
 it), and :func:`serve` serves those bundles, ``stage.js`` itself and a host page from loopback. The host page
-(``page.js``) plays the anywidget model: it answers the stage's join request with the credentials the test put in
+(``page.js``) imports the module the widget serves (``Stage._esm``: perceived.js then stage.js, served as
+``/widget.mjs``) and plays the anywidget model: it answers the stage's join request with the credentials the test put in
 ``window.__credentials`` and records every message the stage sends to Python in ``window.__sent``.
 
 ``spy/*.mjs`` wrap each real module to keep a handle on the clients the stage creates (``window.__clients``) and,
@@ -19,6 +20,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +29,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from akool_lab.protocol.limits import PROVIDERS
-from akool_lab.widgets.stage import _budget_state
+from akool_lab.widgets.stage import Stage, _budget_state
 from tests.browser.harness import OUTPUT_DIR, REPO_ROOT
 
 HERE = Path(__file__).parent
@@ -77,9 +79,10 @@ def bundle_sdks() -> Path:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves /sdk/ (bundles), /spy/ and the host page (this folder), /static/ (the stage's own files)."""
+    """Serves /sdk/ (bundles), /spy/ and the host page (this folder), /static/ (the stage's own files),
+    /widget.mjs (the widget's module)."""
 
-    extensions_map: ClassVar[dict[str, str]] = {
+    extensions_map: dict[str, str] = {  # noqa: RUF012 (typeshed declares it an instance variable)
         **SimpleHTTPRequestHandler.extensions_map,
         ".js": "text/javascript",
         ".mjs": "text/javascript",
@@ -89,6 +92,8 @@ class _Handler(SimpleHTTPRequestHandler):
     def translate_path(self, path: str) -> str:
         clean = path.split("?", 1)[0].split("#", 1)[0]
         for prefix, root in self.roots.items():
+            if clean == prefix and root.is_file():
+                return str(root)
             if clean.startswith(prefix):
                 target = (root / clean[len(prefix) :]).resolve()
                 if root.resolve() in target.parents:
@@ -106,8 +111,17 @@ class _Handler(SimpleHTTPRequestHandler):
 
 @contextlib.contextmanager
 def serve(bundles: Path) -> Iterator[str]:
-    """Serve the host page, stage.js and the SDK bundles on a free loopback port; yields ``http://127.0.0.1:PORT``."""
-    roots = {"/sdk/": bundles, "/static/": STATIC, "/standins/": HERE.parent / "standins", "/": HERE}
+    """Serve the host page, the widget's module, stage.js and the SDK bundles on a free loopback port; yields
+    ``http://127.0.0.1:PORT``."""
+    with tempfile.TemporaryDirectory(prefix="akool-widget-") as widget:
+        # What anywidget serves to JupyterLab, byte for byte (perceived.js's PerceivedTimings is then defined).
+        (Path(widget) / "widget.mjs").write_text(str(Stage._esm), encoding="utf-8")
+        roots = {"/sdk/": bundles, "/static/": STATIC, "/standins/": HERE.parent / "standins",
+                 "/widget.mjs": Path(widget) / "widget.mjs", "/": HERE}  # fmt: skip
+        yield from _serve(roots)
+
+
+def _serve(roots: dict[str, Path]) -> Iterator[str]:
     handler = type("Handler", (_Handler,), {"roots": roots})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="real-sdk-server", daemon=True)

@@ -1,5 +1,6 @@
-// The host page of the real-SDK tests: it plays the anywidget model (traits, custom messages) for stage.js.
-import stage from "/static/stage.js";
+// The host page of the real-SDK tests: it plays the anywidget model (traits, custom messages) for the stage, which
+// it imports as the widget serves it (perceived.js and stage.js in one module).
+import stage from "/widget.mjs";
 
 const params = new URLSearchParams(location.search);
 const provider = params.get("provider");
@@ -70,6 +71,9 @@ const model = new Model({
 });
 window.__model = model;
 window.__failures = () => sent.filter((m) => m.content.type === "failed").map((m) => m.content);
+// perceived.js's raw events (type, at...), as the stage batches them to Python.
+window.__perceived = (type) =>
+  sent.filter((m) => m.content.type === "perceived").flatMap((m) => m.content.events).filter((e) => !type || e.type === type);
 window.__events = (name) => sent.filter((m) => m.content.type === "event" && (!name || m.content.name === name)).map((m) => m.content);
 stage.initialize({ model });
 stage.render({ model, el: document.getElementById("stage") });

@@ -1,6 +1,7 @@
 // The real agora-rtc-sdk-ng module, with a handle on each client the stage creates (window.__clients). With
 // window.__stubNetwork set, only the calls that need Agora's servers are replaced by recorders (window.__calls):
-// join, publish, unpublish, leave (and subscribe, with window.__stubSubscribe).
+// join, publish, unpublish, leave, the gateway request that carries a data-stream message (sendStreamMessage
+// itself, with its checks, is the SDK's), and subscribe (with window.__stubSubscribe, or window.__remoteMedia).
 import AgoraRTC from "/sdk/agora-rtc-sdk-ng.mjs";
 
 const clients = (globalThis.__clients = globalThis.__clients || []);
@@ -21,10 +22,33 @@ function createClient(config) {
     };
     client.unpublish = async (tracks) => record("unpublish", (Array.isArray(tracks) ? tracks : [tracks]).map((t) => t.getTrackId()));
     client.leave = async () => record("leave", []);
+    // sendStreamMessage refuses to send before the gateway's join answered (it keeps the answer as _joinInfo):
+    // the stubbed join got none, so the call sees a stand-in for the length of its synchronous checks, and the
+    // gateway request at its end (the network) is recorded.
+    const sendStreamMessage = client.sendStreamMessage;
+    client.sendStreamMessage = function (...args) {
+      const joinInfo = this._joinInfo;
+      this._joinInfo = joinInfo || { sid: "spy-session" };
+      try {
+        return sendStreamMessage.apply(this, args);
+      } finally {
+        this._joinInfo = joinInfo;
+      }
+    };
+    client._gateway.signal.request = async (type, message) =>
+      record("signal", [type, message?.payload ? atob(message.payload).length : null]);
   }
-  if (globalThis.__stubSubscribe) {
-    // For a remote user the test makes up: the real subscribe refuses users it never saw join.
-    client.subscribe = async (user, mediaType) => record("subscribe", [user.uid, mediaType]);
+  if (globalThis.__stubSubscribe || globalThis.__remoteMedia) {
+    // For a remote user the test makes up: the real subscribe refuses users it never saw join. With
+    // window.__remoteMedia ({uid: {audio, video}}: tracks the test made with the SDK's createCustom*Track), the
+    // subscribed user gets them where the real subscribe puts the track it received (the SDK's remote user keeps
+    // it in _audioTrack/_videoTrack behind its audioTrack/videoTrack getters).
+    client.subscribe = async (user, mediaType) => {
+      record("subscribe", [user.uid, mediaType]);
+      const track = globalThis.__remoteMedia?.[user.uid]?.[mediaType];
+      if (track) user[`_${mediaType}Track` in user ? `_${mediaType}Track` : `${mediaType}Track`] = track;
+      return track;
+    };
   }
   return client;
 }

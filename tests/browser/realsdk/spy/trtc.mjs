@@ -35,3 +35,30 @@ export default new Proxy(TRTC, {
     return typeof value === "function" ? value.bind(target) : value;
   },
 });
+
+// A remote user publishing audio and main video, as TRTC's server announces it and its media arrive: the room
+// gets the server's published-user list (the call its signalling makes, with the listeners its join installs, as
+// the stubbed join made none), so the SDK builds its own remote user and tracks and fires its own events; the
+// remote user's subscribe (signalling and the SDP exchange with Tencent's server) is replaced by what its peer
+// connection then does: each subscribed track gets the received MediaStreamTrack (`media`: {audio, video}).
+export function publishRemote(trtc, userId, media) {
+  const room = trtc._room;
+  const users = room.userManager;
+  if (!room.__spyListening) {
+    room.__spyListening = true;
+    users.on("3", room.createDownlinkConnection, room);
+    users.on("5", room.closeDownLinkConnection, room);
+    users.on("6", (state) => room.emit("remote-publish-state-changed", { ...state }));
+  }
+  users.setRemotePublishedUserList([{ userId, tinyId: `tiny-${userId}`, flag: (media.video ? 1 : 0) | (media.audio ? 8 : 0) }]);
+  const remote = room.remotePublishedUserMap.get(userId);
+  remote.subscribe = async (state, streamType) => {
+    record("subscribe", [userId, streamType, { ...state }]);
+    const tracks = [state.audio && [remote.remoteAudioTrack, media.audio], state.video && [remote.remoteVideoTrack, media.video]];
+    for (const [track, mediaTrack] of tracks.filter((t) => t && t[1])) {
+      track.subscribe(Promise.resolve());
+      track.setInputMediaStreamTrack(mediaTrack);
+    }
+  };
+  return remote;
+}
