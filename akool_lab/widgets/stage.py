@@ -40,8 +40,9 @@ the page receives and plays them, ``perceived.<type>`` events on the same clock:
 ``stall``, ``onset``/``offset`` (the first audible sample of speech, and silence again), ``audio_stats`` (the
 browser's receive statistics, where the SDK exposes the track's receiver: LiveKit's ``RemoteTrack.receiver``,
 Agora's ``getRTCRtpTransceiver()``, the simulator's peer; TRTC gives none), and per reply ``heard`` (``heard_ms``:
-the message's last chunk sent to its reply's first audible sample; ``media_delay_ms``: the reply's ``audio_start``
-arriving to it; ``jitter_buffer_ms``, ``playout_delay_ms``) or ``unheard``. :meth:`Stage.heard` and
+the message's last chunk sent to its reply's first audible sample, at the receiver's playout point in Chromium;
+``media_delay_ms``: the reply's ``audio_start`` arriving to it; ``jitter_buffer_ms``, ``playout_delay_ms``; see
+``docs/perceived-latency.md``) or ``unheard``. :meth:`Stage.heard` and
 ``akool_lab.metrics.message_timings`` (``MessageRecord.heard_ms``) read them; the latency panel shows ``heard_ms``
 next to ``ttfa_ms``.
 
@@ -55,7 +56,9 @@ also joins the simulated avatar's WebRTC peer (receive-only; the data channel st
 shows its real video and plays its speech instead of the drawn face; the kernel relays each message's last chunk
 going out, the avatar's audio events, the user's transcript chunks and the first chunk of each reply (without their
 text) to the page, which stamps them on arrival: there ``heard_ms`` and ``media_delay_ms`` leave out the relay's own
-delay (kernel to page, tens of ms on a busy machine), so they are a lower bound of what a person perceives, while
+delay (kernel to page, tens of ms on a busy machine), so they are a lower bound of what a person perceives (the
+page times a round trip to the kernel after each relayed send, ``perceived.relay``: a bound of that delay while
+the kernel is idle), while
 the user's turns (:meth:`Stage.user_turns`: the microphone's speech, transcribed by the simulator, to its reply;
 the last one is also shown on the stage, the ``user_turn`` trait) are differences of two relayed arrivals, in which
 that delay mostly cancels (what is left is the difference of the two relays' delays: tens of ms on a busy kernel).
