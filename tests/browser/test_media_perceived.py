@@ -164,3 +164,46 @@ def test_perceived_timings_give_each_reply_its_heard_and_media_delay(media_page:
         {"type": "unheard", "mid": "m-3", "reply_mid": "r-4", "at": 7100}
     ]
     assert sum(e["type"] == "onset" for e in events) == 3
+
+
+# Two tracks handed over back to back (an SDK replacing its track at a reconnection), and a page that stops
+# measuring while an attach is still being made: each detector is stopped exactly once, and none outlives stop().
+_ATTACH_RACE_JS = """async () => {
+  const { PerceivedTimings } = await import("./perceived.js");
+  const ctx = new AudioContext();
+  const track = () => ctx.createMediaStreamDestination().stream.getAudioTracks()[0];
+  const errors = [];
+  window.addEventListener("unhandledrejection", (e) => errors.push(String(e.reason)));
+  const counted = (detector) => {
+    const stop = detector.stop;
+    detector.stops = 0;
+    detector.stop = () => { detector.stops += 1; return stop(); };
+    return detector;
+  };
+  const events = [];
+  const perceived = new PerceivedTimings({ emit: (e) => events.push(e), method: "audioworklet", context: ctx });
+  const [first, second] = await Promise.all([perceived.attachAudio(track()), perceived.attachAudio(track())]);
+  const firstStopped = first !== second && perceived.detector === second;
+  counted(second);
+  const third = perceived.attachAudio(track());  // in flight...
+  await perceived.stop();                          // ...when the page stops measuring
+  const last = await third;
+  await second.stop();                             // a second stop of a stopped detector is harmless
+  await new Promise((r) => setTimeout(r, 50));
+  return { firstStopped, secondStops: second.stops, lastIsCurrent: perceived.detector === last,
+           detectors: events.filter((e) => e.type === "detector").length,
+           errors: errors.concat(events.filter((e) => e.type === "detector_error").map((e) => e.message)) };
+}"""
+
+
+def test_attaches_run_one_after_another_and_none_outlives_stop(media_page: Page, pages: str) -> None:
+    media_page.goto(f"{pages}/onsets.html")
+    result = media_page.evaluate(_ATTACH_RACE_JS)
+    assert result["firstStopped"], "the second attach must replace the first detector"
+    assert result["errors"] == []
+    # stop() stopped the second detector, then the test stopped it again: the wrapper counts both calls, and the
+    # detector's teardown (which would throw "not connected" on a second disconnect) ran once without error.
+    assert result["secondStops"] == 2
+    assert result["lastIsCurrent"]
+    # Only the two attaches made before stop() announced a detector; the one in flight stopped itself silently.
+    assert result["detectors"] == 2

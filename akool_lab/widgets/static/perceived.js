@@ -280,12 +280,16 @@ export async function detectOnsets(track, options = {}) {
     source.connect(context.destination);
   }
   const stopDetector = detector.stop;
-  detector.stop = async () => {
-    await stopDetector();
-    source?.disconnect();
-    if (sink) sink.srcObject = null;
-    if (ownContext) await context.close();
-  };
+  // Idempotent: a second stop() (a replaced track racing a page's stop) waits for the first instead of
+  // disconnecting nodes that are no longer connected or closing a closed context.
+  let stopping = null;
+  detector.stop = () =>
+    (stopping ??= (async () => {
+      await stopDetector();
+      source?.disconnect();
+      if (sink) sink.srcObject = null;
+      if (ownContext) await context.close();
+    })());
   return detector;
 }
 
@@ -756,7 +760,15 @@ export class PerceivedTimings {
     this.relays = new Map(); // mid -> round trip (ms) to whoever relayed its send (the simulator's kernel)
   }
 
-  async attachAudio(track, receiver = null) {
+  attachAudio(track, receiver = null) {
+    // One attach at a time: a second one (an SDK replacing its track) waits for the first, then replaces the
+    // detector it made, so no detector is stopped twice nor left running unreferenced.
+    const attached = (this.attaching || Promise.resolve()).catch(() => {}).then(() => this.attachNow(track, receiver));
+    this.attaching = attached;
+    return attached;
+  }
+
+  async attachNow(track, receiver) {
     if (this.detector) await this.detector.stop();
     this.stats?.stop();
     if (receiver) {
@@ -776,7 +788,11 @@ export class PerceivedTimings {
       onOffset: (o) => this.emit({ type: "offset", at: o.at }),
       onError: (error) => this.emit({ type: "detector_error", at: performance.now(), message: String(error?.message ?? error) }),
     });
-    this.emit({ type: "detector", at: performance.now(), method: this.detector.method });
+    // The page stopped measuring while this detector was being made: it must not outlive stop().
+    if (this.stopped) {
+      this.stats?.stop();
+      await this.detector.stop();
+    } else this.emit({ type: "detector", at: performance.now(), method: this.detector.method });
     return this.detector;
   }
 
@@ -905,6 +921,7 @@ export class PerceivedTimings {
     if (this.reply) clearTimeout(this.reply.timer);
     this.stats?.stop();
     this.video?.stop();
+    await this.attaching?.catch(() => {}); // (an attach in flight stops its own detector once it sees `stopped`)
     if (this.detector) await this.detector.stop();
   }
 }
