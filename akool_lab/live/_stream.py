@@ -48,7 +48,7 @@ _NS = 1_000_000_000
 _perf_ns = time.perf_counter_ns
 
 
-@dataclass(eq=False, repr=False)  # cheap default repr
+@dataclass(eq=False, repr=False, slots=True)  # cheap default repr
 class _Message:
     """A message we send (say/ask/llm): what the caller waits on. Its conversation state is in the machine."""
 
@@ -63,7 +63,7 @@ class _Message:
     handoff: Handoff | None = None  # what a blocked caller waits on, completed directly
 
 
-@dataclass(eq=False, repr=False)  # cheap default repr
+@dataclass(eq=False, repr=False, slots=True)  # cheap default repr
 class _Command:
     mid: str
     cmd: str
@@ -152,7 +152,7 @@ class AvatarStream:
         self._handlers: dict[type, Callable[[Any], None]] = {
             proto.ReplyPiece: self._on_piece,
             proto.AudioEvent: self._on_audio,
-            proto.ReplyEnded: lambda event: self._on_reply(event.reply),
+            proto.ReplyEnded: self._on_reply_ended,
             proto.AckMatched: self._on_ack,
             proto.CommandUnacked: self._on_unacked,
             proto.UserSpeech: self._on_user_speech,
@@ -619,17 +619,16 @@ class AvatarStream:
         self._messages[mid] = message
         self.transcript.append(TranscriptEntry("you", text, mid, time.time(), done=True))
         conv.begin_sending(mid)
-        self._record(
+        clock = transport.clock
+        self.recorder.record_fields(
             EventKind.CHAT_SENT,
-            t_ns=t_ns,
-            mid=mid,
-            idx=0,
-            fin=True,
-            bytes=len(chunk),
-            intent=intent,
-            text_chars=len(text),
+            t_ns,
+            clock,
+            self.session_id,
+            mid,
+            {"idx": 0, "fin": True, "bytes": len(chunk), "intent": intent, "text_chars": len(text)},
         )
-        conv.chunk_sent(mid, t_ns if transport.clock == "kernel" else _perf_ns(), t_ns)
+        conv.chunk_sent(mid, t_ns if clock == "kernel" else _perf_ns(), t_ns)
         self._messages_sent += 1
         self._reschedule()
         return message
@@ -925,35 +924,49 @@ class AvatarStream:
             self.transcript.append(entry)
         return entry
 
+    # The handlers of the events every reply brings (a chunk, two audio events, its end) record straight into the
+    # recorder (what _record does, one call less) and call _emit only when someone listens: they run for every frame.
+
     def _on_piece(self, piece: proto.ReplyPiece) -> None:
-        key = piece.owner or piece.reply_mid
-        self._record(
+        owner = piece.owner
+        key = owner or piece.reply_mid
+        text = piece.text
+        self.recorder.record_fields(
             EventKind.CHAT_RECV,
-            t_ns=piece.t_ns,
-            mid=key,
-            reply_mid=piece.reply_mid,
-            idx=piece.idx,
-            fin=piece.fin,
-            sender="bot",
-            text_chars=len(piece.text),
-            attributed=piece.owner is not None,
+            piece.t_ns,
+            self._transport.clock,
+            self.session_id,
+            key,
+            {
+                "reply_mid": piece.reply_mid,
+                "idx": piece.idx,
+                "fin": piece.fin,
+                "sender": "bot",
+                "text_chars": len(text),
+                "attributed": owner is not None,
+            },
         )
         entry = self._entry(key)
-        entry.text += piece.text
-        message = self._messages.get(piece.owner) if piece.owner is not None else None
-        if message is not None and message.on_piece is not None and piece.text:
-            message.on_piece(piece.text)
-        self._emit("chat", entry)
+        entry.text += text
+        message = self._messages.get(owner) if owner is not None else None
+        if message is not None and message.on_piece is not None and text:
+            message.on_piece(text)
+        if self._listeners["chat"]:
+            self._emit("chat", entry)
 
     def _on_audio(self, event: proto.AudioEvent) -> None:
-        start = event.name == "audio_start"
-        self._record(
-            EventKind.AUDIO_START if start else EventKind.AUDIO_END,
-            t_ns=event.t_ns,
-            mid=event.owner,
-            attributed=event.owner is not None,
+        name = event.name
+        owner = event.owner
+        self.recorder.record_fields(
+            EventKind.AUDIO_START if name == "audio_start" else EventKind.AUDIO_END,
+            event.t_ns,
+            self._transport.clock,
+            self.session_id,
+            owner,
+            {"attributed": owner is not None},
         )
-        self._emit(event.name, event.owner)
+        if self._listeners[name]:
+            self._emit(name, owner)
 
     def _on_user_speech(self, speech: proto.UserSpeech) -> None:
         if speech.piece or speech.idx is not None:
@@ -1019,6 +1032,9 @@ class AvatarStream:
             self._messages[event.rejected].error = exc
         self._emit("error", exc)
 
+    def _on_reply_ended(self, event: proto.ReplyEnded) -> None:
+        self._on_reply(event.reply)
+
     def _on_reply(self, result: proto.ConversationReply) -> None:
         owner = result.owner
         key = owner or result.reply_mid
@@ -1044,19 +1060,20 @@ class AvatarStream:
             audio_start_ns=result.audio_start_ns,
             audio_end_ns=result.audio_end_ns,
         )
+        # (Positional, in field order: one is built for every reply, on the way to the waiting caller.)
         reply = Reply(
-            mid=message.mid,
-            reply_mid=result.reply_mid,
-            text=result.text,
-            prompt=message.text,
-            intent=message.intent,
-            timings=timings,
-            complete=result.complete,
-            interrupted=result.interrupted,
-            reason=result.reason,
-            missing=result.missing,
-            echoed=result.echoed,
-            completed_on=result.text_end,
+            message.mid,
+            result.reply_mid,
+            result.text,
+            message.text,  # prompt
+            message.intent,
+            timings,
+            result.complete,
+            result.interrupted,
+            result.reason,
+            result.missing,
+            result.echoed,
+            result.text_end,  # completed_on
         )
         if entry is not None:
             entry.text = result.text
@@ -1064,16 +1081,21 @@ class AvatarStream:
             entry.done = True
         if result.timed_out:
             self._record(EventKind.ERROR, mid=message.mid, where="reply", type="TimeoutError", message="timeout")
-        self._record(
+        self.recorder.record_fields(
             EventKind.REPLY_DONE,
-            mid=message.mid,
-            reply_mid=reply.reply_mid,
-            complete=reply.complete,
-            interrupted=reply.interrupted,
-            reason=reply.reason,
-            chunks=len(result.recv_ns),
-            echoed=reply.echoed,
-            completed_on=reply.completed_on,
+            _perf_ns(),
+            "kernel",  # (as _record stamps it: on this thread's clock)
+            self.session_id,
+            message.mid,
+            {
+                "reply_mid": reply.reply_mid,
+                "complete": reply.complete,
+                "interrupted": reply.interrupted,
+                "reason": reply.reason,
+                "chunks": len(result.recv_ns),
+                "echoed": reply.echoed,
+                "completed_on": reply.completed_on,
+            },
         )
         if message.on_piece is not None:
             message.on_piece(None)
