@@ -391,6 +391,8 @@ class _Cmd:
 
 
 def _positive(name: str, value: object) -> int:
+    if type(value) is int and value > 0:  # the usual case, at once (a bool is not exactly an int)
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValidationError(name, f"must be a positive integer (ns), got {value!r}", allowed="> 0")
     return value
@@ -508,11 +510,14 @@ class Conversation:
         browser's): it is what the reply's timings use. Deadlines only ever use ``now``.
         """
         message = self._messages.get(mid)
-        if message is None or message.fully_sent:
+        if message is None:
             return []
-        message.sent_ns.append(now if stamp is None else stamp)
+        sent = message.sent_ns
+        if len(sent) >= message.chunks:  # (fully_sent, inline: once per chunk sent)
+            return []
+        sent.append(now if stamp is None else stamp)
         message.sending = True
-        if message.fully_sent:
+        if len(sent) >= message.chunks:
             self._add_cause(now, message)
         return []
 
