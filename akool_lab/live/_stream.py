@@ -879,7 +879,14 @@ class AvatarStream:
     def _handle(self, events: list[proto.ConversationEvent]) -> None:
         handlers = self._handlers
         for event in events:
-            handlers[type(event)](event)
+            kind = type(event)
+            # The events of every reply first, without the table (this runs for every frame).
+            if kind is proto.AudioEvent:
+                self._on_audio(event)  # type: ignore[arg-type]
+            elif kind is proto.ReplyPiece:
+                self._on_piece(event)  # type: ignore[arg-type]
+            else:
+                handlers[kind](event)
 
     def _on_unmatched_ack(self, event: proto.UnmatchedAck) -> None:
         ack = event.ack
