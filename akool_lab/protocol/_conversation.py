@@ -724,6 +724,8 @@ class Conversation:
             return self._open(own, now)
         # A reply whose audio_start came first: the one that named this mid, else the oldest that named none (an
         # audio event's mid is its reply's mid, as in the simulator: one naming another mid is another reply's).
+        if not self._slots:  # the usual case: no reply is open, so none is waiting for its text
+            return self._open(self._take_cause(now, chunk), now)
         waiting = [s for s in self._slots if s.reply_mid is None and not s.has_text]
         for slot in waiting:
             if slot.audio_mid == chunk.mid:
@@ -985,7 +987,11 @@ class Conversation:
             self._close_slot(slot, now, events, reason="unsolicited reply timed out", text_end="timeout")
             return
         if slot.text_done_ns is None:
-            missing = slot.missing() if slot.indexed else ()
+            parts = slot.parts
+            if not slot.indexed or (slot.fin_idx == 0 and len(parts) == 1 and 0 in parts):
+                missing: tuple[int, ...] = ()  # (the usual one-chunk reply, without the call)
+            else:
+                missing = slot.missing()
             if slot.fin_seen and not missing:
                 slot.text_done_ns = now  # (_text_done(slot, now, "fin", None), inline: every reply ends so)
             elif slot.audio_end_ns is not None and slot.has_text and not missing:
