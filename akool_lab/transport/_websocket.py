@@ -180,6 +180,9 @@ class WebSocketTransport(Transport):
         ws = self._ws
         if ws is None or self._closed:
             raise StreamClosedError(f"the stream is closed ({self._close_reason or 'not connected'})")
+        # Stamped as the bytes go to the socket: the write releases the GIL, and whatever runs before this thread
+        # gets it back (another thread; in-process, the simulator answering) must not be counted as sending time.
+        t_ns = time.perf_counter_ns()
         try:
             if not ws.send_text_now(data):
                 return None
@@ -187,7 +190,7 @@ class WebSocketTransport(Transport):
             self._closed = True
             self._close_reason = self._close_reason or "the connection failed while sending"
             raise StreamClosedError(f"the stream closed while sending ({self._close_reason})") from None
-        return time.perf_counter_ns()
+        return t_ns
 
     def set_receiver(self, receiver: Callable[[Frame], None] | None) -> bool:
         """Hand each whole received message to ``receiver`` from the socket's read callback (see the base class).
