@@ -110,6 +110,8 @@ class Event:
 
 Listener = Callable[[Event], object]  # the return value is ignored
 
+_wall = time.time
+
 # An event recorded by Recorder.record_fields, kept as the Event's fields until someone reads it.
 _Row = tuple[str, int, str, "str | None", "str | None", dict[str, Any], float]
 
@@ -172,9 +174,9 @@ class Recorder:
         if self._listeners:
             self.add(Event(kind, t_ns, clock, session_id, mid, data))
             return
-        row = (kind, t_ns, clock, session_id, mid, data, time.time())
-        with self._lock:
-            self._events.append(row)
+        # One list append, atomic on its own (the readers below never depend on the length staying put), so without
+        # the lock: it is most of the cost of recording an event, and a live stream records several per message.
+        self._events.append((kind, t_ns, clock, session_id, mid, data, _wall()))
 
     def extend(self, events: Iterable[Event]) -> None:
         """Append several events (listeners are notified for each)."""
@@ -200,12 +202,13 @@ class Recorder:
         """A snapshot (a new list) of all events so far, in recording order."""
         with self._lock:
             events = self._events
-            for i in range(self._built, len(events)):
+            end = len(events)  # rows appended from here on (record_fields takes no lock) are built next time
+            for i in range(self._built, end):
                 entry = events[i]
                 if type(entry) is tuple:
                     events[i] = Event(*entry)
-            self._built = len(events)
-            return list(events)  # type: ignore[arg-type]  # all Events now
+            self._built = end
+            return events[:end]  # type: ignore[return-value]  # all Events up to end
 
     def __len__(self) -> int:
         with self._lock:

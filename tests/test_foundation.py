@@ -120,6 +120,35 @@ def test_recorder_is_safe_to_append_from_several_threads() -> None:
     assert len(rec) == 4000 and len(seen) == 4000
 
 
+def test_record_fields_from_several_threads_while_others_read_loses_nothing_and_reads_only_events() -> None:
+    rec = Recorder()
+    stop = threading.Event()
+    bad: list[object] = []
+
+    def write(n: int) -> None:
+        for i in range(3000):
+            rec.record_fields("x", i, "kernel", None, str(n), {"i": i})
+
+    def read() -> None:
+        while not stop.is_set():
+            bad.extend(e for e in rec.events if type(e) is not Event)
+            rec.filter("x", mid="0")
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    events = rec.events
+    assert not bad and len(rec) == len(events) == 12_000
+    for n in range(4):  # each writer's events all there, in its order
+        assert [e.data["i"] for e in events if e.mid == str(n)] == list(range(3000))
+
+
 def test_record_fields_stores_the_same_event_as_record_in_order() -> None:
     rec = Recorder()
     rec.record("chat.sent", t_ns=10, session_id="s", mid="m", idx=0)

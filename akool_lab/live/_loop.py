@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
-import contextvars
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -23,7 +22,7 @@ from typing import Any, TypeVar
 
 from akool_lab.errors import StreamError, TimeoutError
 
-__all__ = ["HANDOFF", "Handoff", "IOLoop", "io_loop"]
+__all__ = ["Handoff", "IOLoop", "io_loop", "settle"]
 
 T = TypeVar("T")
 _log = logging.getLogger("akool_lab.live")
@@ -79,10 +78,16 @@ class Handoff:
         return self._value
 
 
-#: Inside a coroutine run by ``IOLoop.run(..., early=True)``: the :class:`Handoff` that its caller blocks on. The
-#: coroutine may complete it itself (with its own return value, never another) as soon as that value is known, one
-#: loop iteration before returning; it must take it out (``HANDOFF.set(None)``) so that nothing it starts sees it.
-HANDOFF: contextvars.ContextVar[Handoff | None] = contextvars.ContextVar("akool_lab_handoff", default=None)
+async def settle(coro: Coroutine[Any, Any, T], handoff: Handoff) -> None:
+    """Await ``coro`` and hand its outcome to ``handoff`` (unless something completed it first)."""
+    try:
+        result = await coro
+    except BaseException as exc:
+        handoff.set_exception(exc)
+        if not isinstance(exc, Exception):
+            raise  # cancellation and interpreter exits keep propagating on the loop
+    else:
+        handoff.set_result(result)
 
 
 class IOLoop:
@@ -165,67 +170,74 @@ class IOLoop:
             raise StreamError("the akool_lab I/O loop has shut down (the interpreter is exiting)")
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str, *, early: bool = False) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str) -> T:
         """Run ``coro`` on the I/O loop and block until it finishes.
 
         On timeout the coroutine is cancelled and ``akool_lab.errors.TimeoutError`` names ``what``. Calling this
-        from the I/O thread itself would deadlock, so it raises instead. With ``early``, ``coro`` finds the future
-        its caller waits on in :data:`HANDOFF` and may complete it before it returns.
+        from the I/O thread itself would deadlock, so it raises instead.
+        """
+        if self.in_loop_thread() or self._stopped:
+            coro.close()  # refused below: never started, so no "never awaited" warning
+        loop = self._loop
+
+        def start(handoff: Handoff) -> Callable[[], object]:
+            assert loop is not None
+            return loop.create_task(settle(coro, handoff)).cancel
+
+        result: T = self.call(start, timeout, what)
+        return result
+
+    def call(self, start: Callable[[Handoff], Callable[[], object] | None], timeout: float | None, what: str) -> Any:
+        """Call ``start(handoff)`` on the I/O thread and block until the work it began completes ``handoff``.
+
+        ``start`` runs in a plain loop callback, not in a task: work that can begin at once (a blocking ``say()``
+        whose message can be sent right away) then needs no task, whose steps and completion cost the I/O thread
+        time and a loop iteration after the outcome is handed over. It must see to it that ``handoff`` is completed, with a value or an exception (an exception
+        it raises itself is handed over), and return a function that stops the work (called on the I/O thread
+        when the caller stops waiting: timeout, Ctrl+C), or ``None``.
+
+        On timeout ``akool_lab.errors.TimeoutError`` names ``what``. Calling this from the I/O thread itself would
+        deadlock, so it raises instead.
         """
         if self.in_loop_thread():
-            coro.close()
             raise StreamError(
                 f"{what}: a blocking call was made on the akool_lab I/O thread (for example from an event "
                 "callback); use the async API there (await stream.<method>(...)) instead"
             )
         if self._stopped:
-            coro.close()
             raise StreamError("the akool_lab I/O loop has shut down (the interpreter is exiting)")
-        # The coroutine hands its outcome to this thread itself, one loop iteration sooner than
-        # run_coroutine_threadsafe's done-callback chain (measured: 99 µs instead of 133 µs per call): this is the
-        # path of every blocking say()/ask().
+        # The work hands its outcome to this thread itself, through a lock that this thread blocks on (Handoff):
+        # one wake-up, instead of run_coroutine_threadsafe's done-callback chain and condition variable.
         handoff = Handoff()
-        tasks: list[asyncio.Task[None]] = []
+        stops: list[Callable[[], object]] = []
 
-        async def runner() -> None:
+        def begin() -> None:
             try:
-                result = await coro
-            except BaseException as exc:
+                stop = start(handoff)
+            except Exception as exc:
                 handoff.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise  # cancellation and interpreter exits keep propagating on the loop
-            else:
-                handoff.set_result(result)
+                return
+            if stop is not None:
+                stops.append(stop)
 
-        def cancel() -> None:
-            for task in tasks:
-                task.cancel()
+        def stop() -> None:
+            for fn in stops:
+                fn()
 
         loop = self.loop
-
-        def start() -> None:
-            # A plain task: starting its first step inside this callback would save ~15 µs of a round trip, but only
-            # through asyncio's private task bookkeeping on 3.11; not worth the fragility.
-            tasks.append(loop.create_task(runner()))
-
-        if early:
-            context = contextvars.copy_context()
-            context.run(HANDOFF.set, handoff)
-            # The task copies the context of the callback that creates it (create_task(context=) is 3.11+).
-            loop.call_soon_threadsafe(start, context=context)
-        else:
-            loop.call_soon_threadsafe(start)
+        # One loop iteration later, as a task's first step would run: whatever the loop has already received (the
+        # close frame of a server that just hung up, say) is handled before the work starts.
+        loop.call_soon_threadsafe(loop.call_soon, begin)
         try:
             done = handoff.wait(timeout)
         except KeyboardInterrupt:
-            loop.call_soon_threadsafe(cancel)  # Ctrl+C / kernel interrupt: stop the work on the loop too
+            loop.call_soon_threadsafe(loop.call_soon, stop)  # Ctrl+C / kernel interrupt: stop the work there too
             raise
         if not done:
-            loop.call_soon_threadsafe(cancel)  # after the task's creation: the loop keeps the order
+            loop.call_soon_threadsafe(loop.call_soon, stop)  # after begin(): the loop keeps the order
             raise TimeoutError(what, timeout if timeout is not None else 0.0)
-        # The coroutine's own error (an akool_lab TimeoutError says more precisely what it waited for) as it is.
-        result: T = handoff.result()
-        return result
+        # The work's own error (an akool_lab TimeoutError says more precisely what it waited for) as it is.
+        return handoff.result()
 
     def call_soon(self, fn: Callable[..., object], *args: object) -> None:
         """Call ``fn(*args)`` on the I/O thread soon (thread-safe)."""

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from akool_lab.errors import ValidationError
 from akool_lab.events import Recorder
 from akool_lab.live._llm import ChatTurn
-from akool_lab.live._loop import IOLoop, io_loop
+from akool_lab.live._loop import Handoff, IOLoop, io_loop
 from akool_lab.live._stream import AvatarStream
 from akool_lab.transport import ensure_blocking_call_allowed
 from akool_lab.types import Ack, Reply, TranscriptEntry, default_reply_timeout
@@ -43,26 +43,34 @@ class LiveSession:
         self._io = loop or io_loop()
         self._on_close = on_close
 
-    def _run(
-        self,
-        coro: Coroutine[Any, Any, T],
-        timeout: float | None,
-        what: str,
-        *,
-        early: bool = False,
-        closing: bool = False,
-    ) -> T:
-        transport = self._stream.transport
-        if transport.requires_idle_kernel and not closing:
-            # The stage's browser transport: its replies reach Python only while the kernel is idle, so a blocking
-            # call on the kernel's main thread would wait for messages queued behind itself. Say so instead.
-            # Closing waits for nothing from the far end: it is always allowed.
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None, what: str, *, closing: bool = False) -> T:
+        if not closing:
             try:
-                ensure_blocking_call_allowed(transport, what)
+                self._check_blocking(what)
             except BaseException:
                 coro.close()
                 raise
-        return self._io.run(coro, None if timeout is None else timeout + _MARGIN_S, what, early=early)
+        return self._io.run(coro, None if timeout is None else timeout + _MARGIN_S, what)
+
+    def _check_blocking(self, what: str) -> None:
+        transport = self._stream.transport
+        if transport.requires_idle_kernel:
+            # The stage's browser transport: its replies reach Python only while the kernel is idle, so a blocking
+            # call on the kernel's main thread would wait for messages queued behind itself. Say so instead.
+            # Closing waits for nothing from the far end: it is always allowed.
+            ensure_blocking_call_allowed(transport, what)
+
+    def _converse(self, text: str, intent: str, timeout: float | None, until: str, what: str) -> Reply:
+        budget = timeout if timeout is not None else default_reply_timeout(text)
+        self._check_blocking(what)
+        stream = self._stream
+
+        def start(handoff: Handoff) -> Callable[[], object]:
+            return stream.start_blocking(text, intent, budget, until, handoff)
+
+        # The reply reaches this thread as soon as it is complete, handed over by the stream itself.
+        reply: Reply = self._io.call(start, budget + _MARGIN_S, what)
+        return reply
 
     # -- state --------------------------------------------------------------------------------------
 
@@ -108,14 +116,11 @@ class LiveSession:
 
     def say(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> Reply:
         """Have the avatar speak ``text`` verbatim (mode 1); see :meth:`AvatarStream.say`."""
-        budget = timeout if timeout is not None else default_reply_timeout(text)
-        # early: the reply reaches this thread as soon as it is complete (AvatarStream._converse hands it over).
-        return self._run(self._stream.say(text, timeout=budget, until=until), budget, "say()", early=True)
+        return self._converse(text, "say", timeout, until, "say()")
 
     def ask(self, text: str, *, timeout: float | None = None, until: str = "audio_end") -> Reply:
         """Ask the avatar a question (mode 2); see :meth:`AvatarStream.ask`."""
-        budget = timeout if timeout is not None else default_reply_timeout(text)
-        return self._run(self._stream.ask(text, timeout=budget, until=until), budget, "ask()", early=True)
+        return self._converse(text, "ask", timeout, until, "ask()")
 
     def stream(self, text: str, *, intent: str = "ask", timeout: float = 60.0) -> Iterator[str]:
         """Send ``text`` and yield the reply's text pieces as they arrive (blocking iterator)."""

@@ -33,7 +33,7 @@ from akool_lab.errors import (
 )
 from akool_lab.events import EventKind, Recorder
 from akool_lab.live._llm import ChatTurn, SentenceSplitter, llm_pieces, now_ns
-from akool_lab.live._loop import HANDOFF, Handoff, IOLoop, io_loop
+from akool_lab.live._loop import Handoff, IOLoop, io_loop, settle
 from akool_lab.transport import Frame, Transport
 from akool_lab.types import Ack, Reply, TranscriptEntry, default_reply_timeout, derive_timings
 
@@ -48,7 +48,7 @@ _NS = 1_000_000_000
 _perf_ns = time.perf_counter_ns
 
 
-@dataclass(eq=False, repr=False)  # cheap default repr
+@dataclass(eq=False, repr=False, slots=True)  # cheap default repr
 class _Message:
     """A message we send (say/ask/llm): what the caller waits on. Its conversation state is in the machine."""
 
@@ -56,14 +56,14 @@ class _Message:
     text: str
     intent: str
     chunks: list[bytes]
-    future: asyncio.Future[Reply]
+    future: asyncio.Future[Reply] | None  # what an awaiting coroutine waits on (None: only a blocked caller waits)
     timeout: float
     on_piece: Callable[[str | None], None] | None = None  # for stream()
     error: BaseException | None = None  # the exception its caller gets, when one is already known
     handoff: Handoff | None = None  # what a blocked caller waits on, completed directly
 
 
-@dataclass(eq=False, repr=False)  # cheap default repr
+@dataclass(eq=False, repr=False, slots=True)  # cheap default repr
 class _Command:
     mid: str
     cmd: str
@@ -152,7 +152,7 @@ class AvatarStream:
         self._handlers: dict[type, Callable[[Any], None]] = {
             proto.ReplyPiece: self._on_piece,
             proto.AudioEvent: self._on_audio,
-            proto.ReplyEnded: lambda event: self._on_reply(event.reply),
+            proto.ReplyEnded: self._on_reply_ended,
             proto.AckMatched: self._on_ack,
             proto.CommandUnacked: self._on_unacked,
             proto.UserSpeech: self._on_user_speech,
@@ -426,7 +426,6 @@ class AvatarStream:
         return await self._io.wrap(asyncio.wait_for(self._chat(self._llm, user_text, timeout), timeout))
 
     async def _chat(self, fn: Callable[[str], Any], user_text: str, timeout: float) -> ChatTurn:
-        HANDOFF.set(None)  # a blocked caller waits for the ChatTurn, never for one of its replies
         self._check_usable()
         turn = proto.new_mid()
         self.transcript.append(TranscriptEntry("user", user_text, turn, time.time(), done=True))
@@ -498,6 +497,7 @@ class AvatarStream:
         timeout: float | None,
         until: str,
         on_piece: Callable[[str | None], None] | None = None,
+        handoff: Handoff | None = None,
     ) -> Reply:
         if until not in ("audio_end", "reply"):
             raise ValidationError("until", f"got {until!r}", allowed="'audio_end' or 'reply'")
@@ -509,9 +509,6 @@ class AvatarStream:
         if timeout is None:
             timeout = default_reply_timeout(text)
         wanted_mode = 2 if intent == "ask" else 1
-        handoff = HANDOFF.get()
-        if handoff is not None:
-            HANDOFF.set(None)  # only this call's reply may complete it, not a call started from here
         assert self._order_lock is not None and self._queue is not None
         loop = asyncio.get_running_loop()
         async with self._order_lock:  # FIFO: concurrent calls keep their order, mode switches included
@@ -519,7 +516,8 @@ class AvatarStream:
                 await self._command(
                     proto.encode_set_params(mode=wanted_mode), "set-params", None, new_mode=wanted_mode, ordered=True
                 )
-            message = _Message(mid, text, intent, chunks, loop.create_future(), timeout, on_piece, handoff=handoff)
+            future: asyncio.Future[Reply] = loop.create_future()
+            message = _Message(mid, text, intent, chunks, future, timeout, on_piece, handoff=handoff)
             self._conv.add_message(
                 mid,
                 text,
@@ -543,13 +541,103 @@ class AvatarStream:
                 self._reschedule()  # its deadline runs while it waits in the queue
                 self._queue.put_nowait(message)
         try:
-            return await message.future
+            return await future
         except asyncio.CancelledError:
             # The caller gave up (timeout of a sync call, Ctrl+C), which also cancelled the message's future: it is
             # not sent if it has not been yet, and it stays accounted for in the recorder, marked.
             if mid in self._messages:
                 self._handle(self._conv.cancel(mid, _perf_ns()))
             raise
+
+    def start_blocking(
+        self, text: str, intent: str, timeout: float | None, until: str, handoff: Handoff
+    ) -> Callable[[], object]:
+        """Begin ``say``/``ask`` for a caller blocked on ``handoff`` (:meth:`IOLoop.call`: on the I/O thread, in a
+        plain loop callback); the reply or the error completes the handoff. Returns what to call on the I/O thread
+        when the caller stops waiting. This is :class:`~akool_lab.live.LiveSession`'s path.
+
+        A message that can go out at once (see :meth:`_send_now`) is sent from right here, with no task: no task
+        step to run before it is sent, and none to complete (a loop iteration) once its reply is handed over while
+        the caller's thread waits for this one. Anything else runs the same coroutine as an async caller's, in a task.
+        """
+        message = self._send_now(text, intent, timeout, until, handoff)
+        if message is not None:
+            mid = message.mid
+            return lambda: self._give_up(mid)
+        coro = self._converse(text, intent, timeout, until, handoff=handoff)
+        return asyncio.get_running_loop().create_task(settle(coro, handoff)).cancel
+
+    def _send_now(self, text: str, intent: str, timeout: float | None, until: str, handoff: Handoff) -> _Message | None:
+        """Send a one-chunk message at once and register it, when nothing else has to happen first: the stream is
+        open and in the right mode, nothing is queued or being sent, the pacing allows it now and the transport
+        can send without waiting. Otherwise ``None``, and nothing was sent: :meth:`_converse` does it all.
+
+        A stream that reconnects sends everything through :meth:`_converse`: right after the server hangs up, a
+        message sent this fast often goes out before the close frame is read, into the closing socket, and is lost
+        with the connection (seen in 2 runs out of 6 of the reconnect test); the send path is slower to get there,
+        waits for the rejoin once the drop is known, and resends a message that provably did not go out."""
+        transport = self._transport
+        wanted_mode = 2 if intent == "ask" else 1
+        queue, order_lock, send_lock, link_up = self._queue, self._order_lock, self._send_lock, self._link_up
+        if (
+            self._state != "open"
+            or self._failure is not None
+            or self._reconnect is not None
+            or self.mode != wanted_mode
+            or queue is None
+            or not queue.empty()
+            or order_lock is None
+            or order_lock.locked()
+            or send_lock is None
+            or send_lock.locked()
+            or link_up is None
+            or not link_up.is_set()
+            or until not in ("audio_end", "reply")
+            or (timeout is not None and not timeout > 0)
+        ):
+            return None  # (the general path raises for a bad argument or a closed stream)
+        mid = proto.new_mid()
+        chunks = proto.encode_chat(text, mid=mid, budget=transport.budget)  # validates the text first
+        if len(chunks) != 1:
+            return None
+        (chunk,) = chunks
+        paced = not transport.paces_itself
+        now = _perf_ns()
+        if paced and not self._pacer.ready(len(chunk), now):
+            return None
+        t_ns = transport.send_now(chunk)  # (StreamClosedError: nothing was sent; the caller gets it)
+        if t_ns is None:
+            return None
+        if paced:
+            self._pacer.delay_for(len(chunk), now)  # its slot (free: ready() said so)
+        if timeout is None:
+            timeout = default_reply_timeout(text)
+        message = _Message(mid, text, intent, chunks, None, timeout, handoff=handoff)
+        conv = self._conv
+        conv.add_message(
+            mid, text, chunks=1, now=now, timeout_ns=int(timeout * _NS), until=until, echo=wanted_mode == 1
+        )
+        self._messages[mid] = message
+        self.transcript.append(TranscriptEntry("you", text, mid, time.time(), done=True))
+        conv.begin_sending(mid)
+        clock = transport.clock
+        self.recorder.record_fields(
+            EventKind.CHAT_SENT,
+            t_ns,
+            clock,
+            self.session_id,
+            mid,
+            {"idx": 0, "fin": True, "bytes": len(chunk), "intent": intent, "text_chars": len(text)},
+        )
+        conv.chunk_sent(mid, t_ns if clock == "kernel" else _perf_ns(), t_ns)
+        self._messages_sent += 1
+        self._reschedule()
+        return message
+
+    def _give_up(self, mid: str) -> None:
+        """The blocked caller of message ``mid`` stopped waiting: it ends (marked so in the recorder)."""
+        if mid in self._messages:
+            self._handle(self._conv.cancel(mid, _perf_ns()))
 
     async def _command(
         self, data: bytes, cmd: str, timeout: float | None, *, new_mode: int | None = None, ordered: bool
@@ -585,7 +673,7 @@ class AvatarStream:
                     await self._send_message(job)
 
     async def _send_message(self, job: _Message) -> None:
-        if job.future.done() or job.mid not in self._messages:
+        if (job.future is not None and job.future.done()) or job.mid not in self._messages:
             return  # cancelled by its caller (or out of time) before its turn
         conv = self._conv
         kernel = self._transport.clock == "kernel"
@@ -784,7 +872,7 @@ class AvatarStream:
         if self._queue is not None:
             while not self._queue.empty():
                 job = self._queue.get_nowait()
-                if not job.future.done():
+                if job.future is not None and not job.future.done():
                     job.future.set_exception(exc)
 
     # ------------------------------------------------------------------ the machine's events
@@ -792,7 +880,14 @@ class AvatarStream:
     def _handle(self, events: list[proto.ConversationEvent]) -> None:
         handlers = self._handlers
         for event in events:
-            handlers[type(event)](event)
+            kind = type(event)
+            # The events of every reply first, without the table (this runs for every frame).
+            if kind is proto.AudioEvent:
+                self._on_audio(event)  # type: ignore[arg-type]
+            elif kind is proto.ReplyPiece:
+                self._on_piece(event)  # type: ignore[arg-type]
+            else:
+                handlers[kind](event)
 
     def _on_unmatched_ack(self, event: proto.UnmatchedAck) -> None:
         ack = event.ack
@@ -837,35 +932,49 @@ class AvatarStream:
             self.transcript.append(entry)
         return entry
 
+    # The handlers of the events every reply brings (a chunk, two audio events, its end) record straight into the
+    # recorder (what _record does, one call less) and call _emit only when someone listens: they run for every frame.
+
     def _on_piece(self, piece: proto.ReplyPiece) -> None:
-        key = piece.owner or piece.reply_mid
-        self._record(
+        owner = piece.owner
+        key = owner or piece.reply_mid
+        text = piece.text
+        self.recorder.record_fields(
             EventKind.CHAT_RECV,
-            t_ns=piece.t_ns,
-            mid=key,
-            reply_mid=piece.reply_mid,
-            idx=piece.idx,
-            fin=piece.fin,
-            sender="bot",
-            text_chars=len(piece.text),
-            attributed=piece.owner is not None,
+            piece.t_ns,
+            self._transport.clock,
+            self.session_id,
+            key,
+            {
+                "reply_mid": piece.reply_mid,
+                "idx": piece.idx,
+                "fin": piece.fin,
+                "sender": "bot",
+                "text_chars": len(text),
+                "attributed": owner is not None,
+            },
         )
         entry = self._entry(key)
-        entry.text += piece.text
-        message = self._messages.get(piece.owner) if piece.owner is not None else None
-        if message is not None and message.on_piece is not None and piece.text:
-            message.on_piece(piece.text)
-        self._emit("chat", entry)
+        entry.text += text
+        message = self._messages.get(owner) if owner is not None else None
+        if message is not None and message.on_piece is not None and text:
+            message.on_piece(text)
+        if self._listeners["chat"]:
+            self._emit("chat", entry)
 
     def _on_audio(self, event: proto.AudioEvent) -> None:
-        start = event.name == "audio_start"
-        self._record(
-            EventKind.AUDIO_START if start else EventKind.AUDIO_END,
-            t_ns=event.t_ns,
-            mid=event.owner,
-            attributed=event.owner is not None,
+        name = event.name
+        owner = event.owner
+        self.recorder.record_fields(
+            EventKind.AUDIO_START if name == "audio_start" else EventKind.AUDIO_END,
+            event.t_ns,
+            self._transport.clock,
+            self.session_id,
+            owner,
+            {"attributed": owner is not None},
         )
-        self._emit(event.name, event.owner)
+        if self._listeners[name]:
+            self._emit(name, owner)
 
     def _on_user_speech(self, speech: proto.UserSpeech) -> None:
         if speech.piece or speech.idx is not None:
@@ -931,6 +1040,9 @@ class AvatarStream:
             self._messages[event.rejected].error = exc
         self._emit("error", exc)
 
+    def _on_reply_ended(self, event: proto.ReplyEnded) -> None:
+        self._on_reply(event.reply)
+
     def _on_reply(self, result: proto.ConversationReply) -> None:
         owner = result.owner
         key = owner or result.reply_mid
@@ -956,19 +1068,20 @@ class AvatarStream:
             audio_start_ns=result.audio_start_ns,
             audio_end_ns=result.audio_end_ns,
         )
+        # (Positional, in field order: one is built for every reply, on the way to the waiting caller.)
         reply = Reply(
-            mid=message.mid,
-            reply_mid=result.reply_mid,
-            text=result.text,
-            prompt=message.text,
-            intent=message.intent,
-            timings=timings,
-            complete=result.complete,
-            interrupted=result.interrupted,
-            reason=result.reason,
-            missing=result.missing,
-            echoed=result.echoed,
-            completed_on=result.text_end,
+            message.mid,
+            result.reply_mid,
+            result.text,
+            message.text,  # prompt
+            message.intent,
+            timings,
+            result.complete,
+            result.interrupted,
+            result.reason,
+            result.missing,
+            result.echoed,
+            result.text_end,  # completed_on
         )
         if entry is not None:
             entry.text = result.text
@@ -976,38 +1089,49 @@ class AvatarStream:
             entry.done = True
         if result.timed_out:
             self._record(EventKind.ERROR, mid=message.mid, where="reply", type="TimeoutError", message="timeout")
-        self._record(
+        self.recorder.record_fields(
             EventKind.REPLY_DONE,
-            mid=message.mid,
-            reply_mid=reply.reply_mid,
-            complete=reply.complete,
-            interrupted=reply.interrupted,
-            reason=reply.reason,
-            chunks=len(result.recv_ns),
-            echoed=reply.echoed,
-            completed_on=reply.completed_on,
+            _perf_ns(),
+            "kernel",  # (as _record stamps it: on this thread's clock)
+            self.session_id,
+            message.mid,
+            {
+                "reply_mid": reply.reply_mid,
+                "complete": reply.complete,
+                "interrupted": reply.interrupted,
+                "reason": reply.reason,
+                "chunks": len(result.recv_ns),
+                "echoed": reply.echoed,
+                "completed_on": reply.completed_on,
+            },
         )
         if message.on_piece is not None:
             message.on_piece(None)
             message.on_piece = None
         future = message.future
-        if future.done():
-            return
+        handoff = message.handoff
+        if future.done() if future is not None else handoff is None or handoff.done():
+            return  # its caller gave up
+        error: BaseException | None = None
         if message.error is not None:
-            future.set_exception(message.error)
+            error = message.error
         elif result.timed_out and not reply.text:
-            future.set_exception(TimeoutError(f"the reply to {message.intent}({message.mid})", message.timeout))
-        elif reply.complete or reply.interrupted:
-            if message.handoff is not None:
-                # The blocked caller gets its reply now, not after the coroutines return it (a loop iteration later):
-                # first, so that its thread wakes up while this one finishes.
-                message.handoff.set_result(reply)
-            future.set_result(reply)
-            self._emit("reply", reply)
-        else:
-            future.set_exception(
-                ReplyIncompleteError(f"the reply to {message.mid} is incomplete: {reply.reason}", reply)
-            )
+            error = TimeoutError(f"the reply to {message.intent}({message.mid})", message.timeout)
+        elif not (reply.complete or reply.interrupted):
+            error = ReplyIncompleteError(f"the reply to {message.mid} is incomplete: {reply.reason}", reply)
+        if handoff is not None:
+            # A blocked caller gets the outcome now, not after the coroutines return it (a loop iteration later):
+            # first, so that its thread wakes up while this one finishes.
+            if error is None:
+                handoff.set_result(reply)
+            else:
+                handoff.set_exception(error)
+        if future is not None:
+            if error is None:
+                future.set_result(reply)
+            else:
+                future.set_exception(error)
+        if error is None or isinstance(error, ReplyIncompleteError):
             self._emit("reply", reply)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -101,6 +102,12 @@ def decode(data: bytes | bytearray | memoryview | str) -> Message:
     """
     try:
         if type(data) is bytes:
+            audio = _AUDIO_EVENT.fullmatch(data)
+            if audio is not None:
+                mid, name = audio.groups()
+                event = name.decode("ascii")
+                # (Valid UTF-8 is all the JSON string needs here: no quote, backslash or control character in it.)
+                return _server_event(None if mid is None else mid.decode("utf-8"), event, {"event": event})
             text = data.decode("utf-8")
         elif isinstance(data, bytes | bytearray | memoryview):
             text = bytes(data).decode("utf-8")
@@ -133,6 +140,48 @@ def _as_bytes(data: object) -> bytes | str | None:
     return None
 
 
+# Every received frame becomes one of these frozen messages. A frozen dataclass's constructor sets each field through
+# object.__setattr__ and then validates it in __post_init__: for the fields of the usual frame, already checked here
+# with exact type tests (JSON gives exactly str, int, bool, dict), the object is filled in through its slots instead,
+# with the very values the constructor would have stored. Anything unusual goes through the constructor, whose
+# ValidationError names the bad field.
+_new = object.__new__
+_CHAT_FIELDS = tuple(getattr(ChatChunk, name).__set__ for name in ("mid", "idx", "fin", "text", "sender", "raw"))
+_EVENT_FIELDS = tuple(getattr(ServerEvent, name).__set__ for name in ("mid", "name", "pld"))
+
+
+def _chat_chunk(mid: str, idx: int, fin: bool, text: str, sender: str | None, raw: dict[str, Any]) -> ChatChunk:
+    chunk: ChatChunk = _new(ChatChunk)
+    set_mid, set_idx, set_fin, set_text, set_sender, set_raw = _CHAT_FIELDS
+    set_mid(chunk, mid)
+    set_idx(chunk, idx)
+    set_fin(chunk, fin)
+    set_text(chunk, text)
+    set_sender(chunk, sender)
+    set_raw(chunk, raw)
+    return chunk
+
+
+def _server_event(mid: str | None, name: str, pld: dict[str, Any]) -> ServerEvent:
+    # ``pld`` came out of this frame's JSON and is referenced by nothing else: it is the event's own already (the
+    # copy the constructor makes protects an object from a caller's dict), and it holds ``"event": name``.
+    event: ServerEvent = _new(ServerEvent)
+    set_mid, set_name, set_pld = _EVENT_FIELDS
+    set_mid(event, mid)
+    set_name(event, name)
+    set_pld(event, pld)
+    return event
+
+
+# The two frames of every reply besides its text, in the compact form servers write them (the simulator, AKool):
+# ``{"v":2,"type":"event","mid":"r-1","pld":{"event":"audio_start"}}`` with or without the ``mid``. Such bytes can
+# only mean that object, so they are read without a JSON parse; any other spelling (spaces, other keys, escapes in
+# the mid, another order) goes through the general path below, which gives the same event.
+_AUDIO_EVENT = re.compile(
+    rb'\{"v":2,"type":"event",(?:"mid":"([^"\\\x00-\x1f]+)",)?"pld":\{"event":"(audio_start|audio_end)"\}\}'
+)
+
+
 def _interpret(obj: dict[str, Any]) -> Message:
     version = obj.get("v")
     if type(version) is not int or version != PROTOCOL_VERSION:  # (true is not 2, nor is 2.0)
@@ -143,11 +192,29 @@ def _interpret(obj: dict[str, Any]) -> Message:
     pld = obj.get("pld")
     if type(pld) is not dict and not isinstance(pld, Mapping):
         raise ValidationError("pld", f"must be an object, got {pld!r}")
-    if kind == "chat":
-        fin = obj["fin"] if "fin" in obj else pld.get("fin", False)
-        return ChatChunk(obj.get("mid"), obj.get("idx", 0), fin, pld.get("text"), pld.get("from"), raw=obj)  # type: ignore[arg-type]
     if kind == "event":
-        return ServerEvent(obj.get("mid"), pld.get("event"), pld)  # type: ignore[arg-type]
+        mid = obj.get("mid")
+        name = pld.get("event")
+        if type(name) is str and name and (mid is None or (type(mid) is str and mid)) and type(pld) is dict:
+            return _server_event(mid, name, pld)
+        return ServerEvent(mid, name, pld)  # type: ignore[arg-type]
+    if kind == "chat":
+        mid = obj.get("mid")
+        idx = obj.get("idx", 0)
+        fin = obj["fin"] if "fin" in obj else pld.get("fin", False)
+        text = pld.get("text")
+        sender = pld.get("from")
+        if (
+            type(mid) is str
+            and mid
+            and type(idx) is int
+            and idx >= 0
+            and type(fin) is bool
+            and type(text) is str
+            and (sender is None or type(sender) is str)
+        ):
+            return _chat_chunk(mid, idx, fin, text, sender, obj)
+        return ChatChunk(mid, idx, fin, text, sender, raw=obj)  # type: ignore[arg-type]
     if "code" in pld:
         # An "ack" names its command in pld.original_mid; the others in mid (which some servers leave out).
         mid = pld.get("original_mid") or obj.get("mid") if kind == "ack" else obj.get("mid")

@@ -391,6 +391,8 @@ class _Cmd:
 
 
 def _positive(name: str, value: object) -> int:
+    if type(value) is int and value > 0:  # the usual case, at once (a bool is not exactly an int)
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValidationError(name, f"must be a positive integer (ns), got {value!r}", allowed="> 0")
     return value
@@ -508,11 +510,14 @@ class Conversation:
         browser's): it is what the reply's timings use. Deadlines only ever use ``now``.
         """
         message = self._messages.get(mid)
-        if message is None or message.fully_sent:
+        if message is None:
             return []
-        message.sent_ns.append(now if stamp is None else stamp)
+        sent = message.sent_ns
+        if len(sent) >= message.chunks:  # (fully_sent, inline: once per chunk sent)
+            return []
+        sent.append(now if stamp is None else stamp)
         message.sending = True
-        if message.fully_sent:
+        if len(sent) >= message.chunks:
             self._add_cause(now, message)
         return []
 
@@ -670,42 +675,42 @@ class Conversation:
         )
 
     def _on_bot(self, chunk: ChatChunk, now: int, events: list[ConversationEvent]) -> None:
-        slot = self._by_reply_mid.get(chunk.mid)
+        # (Each field is read once: this runs for every chunk of every reply.)
+        mid = chunk.mid
+        slot = self._by_reply_mid.get(mid)
         if slot is None:
-            if chunk.mid in self._finished:
+            if mid in self._finished:
                 events.append(Ignored("late chunk of a finished reply", now, chunk))
                 return
             slot = self._attach(chunk, now)
-            slot.reply_mid = chunk.mid
-            self._by_reply_mid[chunk.mid] = slot
+            slot.reply_mid = mid
+            self._by_reply_mid[mid] = slot
         if slot.text_done_ns is not None:
             # After fin, an interrupt or a timeout, more text changes nothing (a duplicate or a stray chunk).
             events.append(Ignored("chunk after the reply's text ended", now, chunk))
             return
-        if chunk.indexed:
-            if chunk.idx in slot.parts:
+        stamp = self._stamp
+        text = chunk.text
+        indexed = chunk.indexed
+        idx: int | None = chunk.idx if indexed else None
+        if idx is not None:
+            if idx in slot.parts:
                 events.append(Ignored("duplicate chunk", now, chunk))
                 return
-            slot.parts[chunk.idx] = (chunk.text, self._stamp)
+            slot.parts[idx] = (text, stamp)
         else:
             slot.indexed = False
-        slot.unindexed.append((chunk.text, self._stamp))  # arrival order, used when any chunk lacks an idx
-        slot.recv_ns.append(self._stamp)
-        slot.last_ns = max(slot.last_ns, now)
-        if chunk.fin:
+        slot.unindexed.append((text, stamp))  # arrival order, used when any chunk lacks an idx
+        slot.recv_ns.append(stamp)
+        if now > slot.last_ns:
+            slot.last_ns = now
+        fin = chunk.fin
+        if fin:
             slot.fin_seen = True
-            if chunk.indexed and (slot.fin_idx is None or chunk.idx < slot.fin_idx):
-                slot.fin_idx = chunk.idx
-        events.append(
-            ReplyPiece(
-                slot.key if slot.owner is not None else None,
-                chunk.mid,
-                chunk.idx if chunk.indexed else None,
-                chunk.fin,
-                chunk.text,
-                self._stamp,
-            )
-        )
+            if idx is not None and (slot.fin_idx is None or idx < slot.fin_idx):
+                slot.fin_idx = idx
+        owner = slot.owner
+        events.append(ReplyPiece(owner.mid if owner is not None else None, mid, idx, fin, text, stamp))
         self._advance(slot, now, events)
 
     def _attach(self, chunk: ChatChunk, now: int) -> _Slot:
@@ -719,6 +724,8 @@ class Conversation:
             return self._open(own, now)
         # A reply whose audio_start came first: the one that named this mid, else the oldest that named none (an
         # audio event's mid is its reply's mid, as in the simulator: one naming another mid is another reply's).
+        if not self._slots:  # the usual case: no reply is open, so none is waiting for its text
+            return self._open(self._take_cause(now, chunk), now)
         waiting = [s for s in self._slots if s.reply_mid is None and not s.has_text]
         for slot in waiting:
             if slot.audio_mid == chunk.mid:
@@ -771,9 +778,11 @@ class Conversation:
         """The mirror case: the oldest cause is a mode-1 message, but the reply is not its echo and is the echo of
         an utterance queued behind it (the avatar heard the user first; its transcript reached us after the send).
         That utterance is taken as answered."""
+        if len(self._causes) < 2:
+            return False  # the usual case (this message is the only cause), decided without looking at any text
         turns = [(i, c) for i, (at, _, c) in enumerate(self._causes) if at <= now and isinstance(c, _UserTurn)]
         if not turns:
-            return False  # the usual case, decided without looking at any text
+            return False
         words = _words(chunk.text)
         if not words or words in _words(message.text):
             return False
@@ -973,13 +982,18 @@ class Conversation:
         """Move one reply forward: end its text, deliver it, close it, as its state and ``now`` allow."""
         if slot not in self._slots:
             return
-        if _orphan(slot) and now >= slot.start_ns + self.unsolicited_timeout_ns:
+        owner = slot.owner
+        if (owner is None or owner.ended) and now >= slot.start_ns + self.unsolicited_timeout_ns:  # an orphan
             self._close_slot(slot, now, events, reason="unsolicited reply timed out", text_end="timeout")
             return
         if slot.text_done_ns is None:
-            missing = slot.missing() if slot.indexed else ()
+            parts = slot.parts
+            if not slot.indexed or (slot.fin_idx == 0 and len(parts) == 1 and 0 in parts):
+                missing: tuple[int, ...] = ()  # (the usual one-chunk reply, without the call)
+            else:
+                missing = slot.missing()
             if slot.fin_seen and not missing:
-                self._text_done(slot, now, "fin", None)
+                slot.text_done_ns = now  # (_text_done(slot, now, "fin", None), inline: every reply ends so)
             elif slot.audio_end_ns is not None and slot.has_text and not missing:
                 self._text_done(slot, now, "audio_end", None)
             elif slot.audio_end_ns is not None and not slot.has_text and slot.owner is not None and slot.owner.echo:
@@ -996,7 +1010,6 @@ class Conversation:
                 self._text_done(slot, now, "quiet", reason)
         if slot.text_done_ns is None:
             return
-        owner = slot.owner
         if owner is not None and owner.until == "reply":
             self._deliver(slot, now, events)  # the caller has its text; the audio events still belong to this reply
         ended = slot.audio_end_ns is not None
@@ -1076,29 +1089,33 @@ class Conversation:
     ) -> ConversationReply:
         text = slot.text()
         echoed = True
-        if not slot.has_text and owner is not None and owner.echo and slot.audio_end_ns is not None and reason is None:
+        has_text = slot.has_text
+        if not has_text and owner is not None and owner.echo and slot.audio_end_ns is not None and reason is None:
             text, echoed = owner.text, False
         missing = slot.missing() if slot.indexed else ()
-        complete = reason is None and not slot.interrupted
-        final = slot.last_chunk_ns() if complete and slot.has_text else None
+        interrupted = slot.interrupted
+        complete = reason is None and not interrupted
+        recv_ns = slot.recv_ns
+        final = (recv_ns[-1] if len(recv_ns) == 1 else max(recv_ns)) if complete and has_text else None
+        # (Positional, in field order: one of these is built for every reply.)
         return ConversationReply(
-            owner=owner.mid if owner is not None else None,
-            reply_mid=slot.reply_mid,
-            text=text,
-            sent_ns=tuple(owner.sent_ns) if owner is not None else (),
-            recv_ns=tuple(slot.recv_ns),
-            final_ns=final,
-            audio_start_ns=slot.audio_start_ns,
-            audio_end_ns=slot.audio_end_ns,
-            complete=complete,
-            interrupted=slot.interrupted,
-            reason=None if complete else (reason or "incomplete"),
-            missing=missing,
-            echoed=echoed,
-            text_end=text_end,
-            timed_out=timed_out,
-            abandoned=abandoned,
-            error=error,
+            owner.mid if owner is not None else None,  # owner
+            slot.reply_mid,  # reply_mid
+            text,
+            tuple(owner.sent_ns) if owner is not None else (),  # sent_ns
+            tuple(recv_ns),
+            final,  # final_ns
+            slot.audio_start_ns,
+            slot.audio_end_ns,
+            complete,
+            interrupted,
+            None if complete else (reason or "incomplete"),  # reason
+            missing,
+            echoed,
+            text_end,
+            timed_out,
+            abandoned,
+            error,
         )
 
     def _reply_event(

@@ -62,6 +62,19 @@ class Pacer:
         )
         self._messages = None if budget.messages_per_second is None else _Bucket(budget.messages_per_second, 1)
 
+    def ready(self, nbytes: int, now: int) -> bool:
+        """Whether a message of ``nbytes`` may be sent at ``now`` without waiting. Reserves nothing: the sender
+        still calls :meth:`delay_for` for it (which then returns 0).
+
+        >>> from akool_lab.protocol import AGORA
+        >>> pacer = Pacer(AGORA)
+        >>> pacer.ready(960, now=0), pacer.delay_for(960, now=0), pacer.ready(960, now=0)
+        (True, 0, False)
+        """
+        if self._bytes is not None and self._bytes.earliest(nbytes, now) > now:
+            return False
+        return self._messages is None or self._messages.earliest(1, now) <= now
+
     def delay_for(self, nbytes: int, now: int) -> int:
         """How many ns to wait before sending a message of ``nbytes``; the slot is reserved.
 

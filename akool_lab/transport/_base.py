@@ -72,6 +72,16 @@ class Transport(abc.ABC):
         Raises ``akool_lab.errors.StreamClosedError`` when the channel is closed.
         """
 
+    def send_now(self, data: bytes) -> int | None:
+        """Send one message at once, without awaiting, when that needs no waiting (nothing queued, no back-pressure);
+        return the time it was handed to the network, as :meth:`send` does, or ``None`` when it cannot be sent so
+        now (then nothing was sent: use :meth:`send`). Lets a caller on the I/O thread send from a plain callback,
+        without a task. The default never can.
+
+        Raises ``akool_lab.errors.StreamClosedError`` (and sent nothing) when the channel is closed.
+        """
+        return None
+
     @abc.abstractmethod
     def frames(self) -> AsyncIterator[Frame]:
         """The received frames, in arrival order; the iterator ends when the channel closes."""

@@ -14,6 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import Frame as WsFrame
 from websockets.frames import Opcode
+from websockets.protocol import State
 
 from akool_lab.errors import ConnectionError, StreamClosedError, TimeoutError, ValidationError
 from akool_lab.events import KERNEL_CLOCK
@@ -67,6 +68,26 @@ class _StampingConnection(ClientConnection):
         self._rx_ns = 0
         self.receiver: Callable[[Frame], None] | None = None
         self._fragmented = False  # inside a message split into several frames (left to recv())
+
+    def send_text_now(self, data: bytes) -> bool:
+        """What ``send(data, text=True)`` does when it would not wait: frame ``data`` (UTF-8) and write it to the
+        socket, from a plain callback. False (nothing sent) when ``send()`` could wait: the connection is not open, a
+        fragmented message is being sent, or the socket's write buffer is over its limit (flow control)."""
+        if (
+            self.protocol.state is not State.OPEN
+            or self.send_in_progress is not None
+            or self.paused
+            or self.transport.is_closing()
+        ):
+            return False
+        self.protocol.send_text(data)
+        try:
+            self.send_data()
+        except Exception as exc:  # as send(): the connection is broken; close it and say so
+            self.set_connection_exc(exc)
+            self.transport.abort()
+            raise
+        return True
 
     def data_received(self, data: bytes) -> None:
         self._rx_ns = time.perf_counter_ns()
@@ -154,6 +175,22 @@ class WebSocketTransport(Transport):
             self._note_closed(exc)
             raise StreamClosedError(f"the stream closed while sending ({self._close_reason})") from None
         return time.perf_counter_ns()
+
+    def send_now(self, data: bytes) -> int | None:
+        ws = self._ws
+        if ws is None or self._closed:
+            raise StreamClosedError(f"the stream is closed ({self._close_reason or 'not connected'})")
+        # Stamped as the bytes go to the socket: the write releases the GIL, and whatever runs before this thread
+        # gets it back (another thread; in-process, the simulator answering) must not be counted as sending time.
+        t_ns = time.perf_counter_ns()
+        try:
+            if not ws.send_text_now(data):
+                return None
+        except Exception:
+            self._closed = True
+            self._close_reason = self._close_reason or "the connection failed while sending"
+            raise StreamClosedError(f"the stream closed while sending ({self._close_reason})") from None
+        return t_ns
 
     def set_receiver(self, receiver: Callable[[Frame], None] | None) -> bool:
         """Hand each whole received message to ``receiver`` from the socket's read callback (see the base class).

@@ -87,19 +87,21 @@ def derive_timings(
         recv_ns: when each reply chunk arrived, in arrival order (duplicates already removed).
         final_ns: when the reply's final chunk arrived (None if the reply never completed).
     """
-    first_sent = sent_ns[0] if sent_ns else None
-    last_sent = sent_ns[-1] if sent_ns else None
-    first_recv = recv_ns[0] if recv_ns else None
-    gaps = tuple((b - a) / 1e6 for a, b in itertools.pairwise(recv_ns))
+    # (Built for every reply: plain expressions, and the fields in their order.)
+    if sent_ns:
+        last_sent: int | None = sent_ns[-1]
+        send_span_ms: float | None = (sent_ns[-1] - sent_ns[0]) / 1e6
+    else:
+        last_sent = send_span_ms = None
     return ReplyTimings(
-        clock=clock,
-        chunks=len(sent_ns),
-        send_span_ms=_ms(first_sent, last_sent),
-        ttfr_ms=_ms(last_sent, first_recv),
-        ttfa_ms=_ms(last_sent, audio_start_ns),
-        reply_ms=_ms(last_sent, final_ns),
-        speak_ms=_ms(audio_start_ns, audio_end_ns),
-        gaps_ms=gaps,
+        clock,
+        len(sent_ns),  # chunks
+        send_span_ms,
+        _ms(last_sent, recv_ns[0] if recv_ns else None),  # ttfr_ms
+        _ms(last_sent, audio_start_ns),  # ttfa_ms
+        _ms(last_sent, final_ns),  # reply_ms
+        _ms(audio_start_ns, audio_end_ns),  # speak_ms
+        tuple((b - a) / 1e6 for a, b in itertools.pairwise(recv_ns)) if len(recv_ns) > 1 else (),  # gaps_ms
     )
 
 

@@ -70,6 +70,7 @@ class FakeTransport(Transport):
         budget: ProviderBudget = WEBSOCKET,
         on_join: list[tuple[float, dict[str, Any]]] | None = None,
         push: bool = False,
+        sends_now: bool = False,
     ) -> None:
         self.budget = budget
         self.clock = "kernel"
@@ -83,6 +84,8 @@ class FakeTransport(Transport):
         self.on_join = on_join or []  # frames the avatar sends right after the join (a greeting)
         self.push = push  # hand frames to the stream's receiver (like the WebSocket transport) instead of frames()
         self._receiver: Callable[[Frame], None] | None = None
+        self.sends_now = sends_now  # send_now() sends (like the WebSocket transport) instead of declining
+        self.sent_now = 0  # how many messages went through send_now()
 
     async def connect(self, timeout: float) -> None:
         if self.fail_connect is not None:
@@ -99,6 +102,17 @@ class FakeTransport(Transport):
     async def send(self, data: bytes) -> int:
         if self._closed:
             raise StreamClosedError("fake closed")
+        return self._sent(data)
+
+    def send_now(self, data: bytes) -> int | None:
+        if not self.sends_now:
+            return None
+        if self._closed:
+            raise StreamClosedError("fake closed")
+        self.sent_now += 1
+        return self._sent(data)
+
+    def _sent(self, data: bytes) -> int:
         self.sent.append(data)
         t = time.perf_counter_ns()
         if self.responder is not None:

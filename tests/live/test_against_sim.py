@@ -7,7 +7,9 @@ the I/O loop exactly as a notebook does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import gc
 import statistics
 import threading
 from collections.abc import Iterator
@@ -208,16 +210,24 @@ def test_server_disconnect_fails_fast_and_reconnect_rejoins(client: AkoolClient,
                 live.say(f"Message {i}.", timeout=10)
         live.wait_closed(5)
         assert live.closed
-    server.set_faults("stream.disconnect_after=3")
+    server.set_faults("stream.disconnect_after=3")  # each connection serves one reply, then the server drops it
     with open_live(client, reconnect=True) as live:
-        texts = []
-        for i in range(4):
-            try:
-                texts.append(live.say(f"Again {i}.", timeout=10).text)
-            except ReplyIncompleteError:
-                texts.append("<dropped>")
-        assert live.is_open and texts[-1] == "Again 3."
-        assert len(live.recorder.filter(EventKind.CONNECTED)) >= 2
+        for i in range(3):
+            # Said right after the server dropped the stream: it either comes back (sent once the stream rejoined)
+            # or, when it went out before the close frame was read (a race the client cannot see), it fails
+            # promptly as incomplete; it never hangs, and the stream stays usable.
+            with contextlib.suppress(ReplyIncompleteError):
+                assert live.say(f"Again {i}.", timeout=10).text == f"Again {i}."
+        sid = live.session_id or ""
+
+        def rejoined_after_every_drop() -> bool:
+            drops = sum(e["event"] == "disconnect" for e in server.truth(sid)["events"])
+            return len(live.recorder.filter(EventKind.CONNECTED, session_id=sid)) == drops + 1 and live.is_open
+
+        # Once the stream has rejoined after the server's last drop, the next message comes back whole.
+        wait_until(rejoined_after_every_drop, 10, "the rejoin after the server's last drop")
+        assert len(live.recorder.filter(EventKind.CONNECTED, session_id=sid)) >= 2
+        assert live.say("Again 3.", timeout=10).text == "Again 3."
 
 
 def test_session_expiry_closes_the_stream(client: AkoolClient) -> None:
@@ -257,6 +267,10 @@ def test_measured_ttfr_agrees_with_the_simulators_ground_truth(client: AkoolClie
     the benchmark's (benchmarks/bench_instrument.py)."""
     errors: list[float] = []
     with open_live(client) as live:
+        # The simulator runs in this process: a full collection of its heap (40-60 ms here) that lands between the
+        # simulator's write of a frame and its own stamp of that write delays the *truth*, not the measurement
+        # (seen: measured 3.5 ms, truth 84 ms, planned 3.2 ms). Collected now, it does not come during these 15.
+        gc.collect()
         replies = [live.say(f"Calibration message {i}.") for i in range(15)]
         truth = server.truth(live.session_id or "")["messages"]
     for reply in replies:

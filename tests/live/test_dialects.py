@@ -19,7 +19,8 @@ def open_dialect(
 ) -> tuple[LiveSession, DialectAvatar, FakeTransport]:
     avatar = DialectAvatar(dialect)
     avatar.mode = kwargs.get("mode") or 1  # the mode the session was created in
-    fake = FakeTransport(avatar, on_join=avatar.greeting(), push=push)
+    # A pushing transport also sends at once (as the WebSocket one does): LiveSession's path without a task.
+    fake = FakeTransport(avatar, on_join=avatar.greeting(), push=push, sends_now=push)
     stream = io_loop().run(AvatarStream.open(fake, session_id="s1", **kwargs), 5, "open")
     return LiveSession(stream), avatar, fake
 
@@ -27,12 +28,14 @@ def open_dialect(
 @pytest.mark.parametrize("push", [False, True], ids=["frames", "pushed"])
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
 def test_say_completes_with_the_spoken_text_in_every_dialect(dialect: Dialect, push: bool) -> None:
-    live, _, _ = open_dialect(dialect, push=push)
+    live, _, fake = open_dialect(dialect, push=push)
     with live:
         if dialect.greeting:  # the greeting at join comes before any message
             wait_until(lambda: any(e.role == "avatar" and e.done for e in live.transcript), 5, "the greeting")
         first = live.say("The first sentence to speak.", timeout=5)
         second = live.say("And a second one, right after.", timeout=5)
+    # The first say() sets the mode first (a task awaits the ack); the second goes out at once when it can.
+    assert fake.sent_now == (1 if push else 0)
     for reply, text in ((first, "The first sentence to speak."), (second, "And a second one, right after.")):
         assert reply.complete and reply.text == text
         assert reply.echoed == dialect.echo

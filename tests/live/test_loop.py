@@ -1,14 +1,16 @@
-"""The blocking bridge onto the I/O loop thread: ``IOLoop.run`` and the hand-off its callers block on."""
+"""The blocking bridge onto the I/O loop thread: ``IOLoop.run``, ``IOLoop.call`` and the hand-off their callers block
+on."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 import pytest
 
 from akool_lab.errors import StreamError, TimeoutError
-from akool_lab.live._loop import HANDOFF, Handoff, io_loop
+from akool_lab.live._loop import Handoff, io_loop
 
 
 def test_run_returns_the_coroutines_value_computed_on_the_io_thread() -> None:
@@ -43,25 +45,52 @@ def test_run_times_out_naming_what_it_waited_for_and_cancels_the_work() -> None:
     assert cancelled.wait(5)
 
 
-def test_an_early_coroutine_hands_its_value_over_before_it_returns() -> None:
+def test_call_hands_the_outcome_over_as_soon_as_the_work_sets_it() -> None:
     finish = threading.Event()
     returned = threading.Event()
 
-    async def early() -> str:
-        handoff = HANDOFF.get()
-        assert handoff is not None
-        HANDOFF.set(None)
-        handoff.set_result("already known")
-        await asyncio.get_running_loop().run_in_executor(None, finish.wait, 5)
-        returned.set()
-        return "already known"
+    def start(handoff: Handoff) -> None:
+        async def work() -> None:
+            handoff.set_result("already known")
+            await asyncio.get_running_loop().run_in_executor(None, finish.wait, 5)
+            returned.set()
+
+        io_loop().loop.create_task(work())
 
     try:
-        assert io_loop().run(early(), 5, "early", early=True) == "already known"
-        assert not returned.is_set()  # the caller had its value while the coroutine was still running
+        assert io_loop().call(start, 5, "early") == "already known"
+        assert not returned.is_set()  # the caller had its value while the work was still running
     finally:
         finish.set()
     assert returned.wait(5)
+
+
+def test_call_runs_start_on_the_io_thread_and_hands_its_error_over() -> None:
+    seen: list[str] = []
+
+    def start(handoff: Handoff) -> None:
+        seen.append(threading.current_thread().name)
+        raise TimeoutError("the ack for set-params", 1.5)
+
+    with pytest.raises(TimeoutError, match="the ack for set-params"):
+        io_loop().call(start, 5, "outer call")
+    assert seen == [io_loop().thread.name]
+
+
+def test_call_stops_the_work_on_the_io_thread_when_the_caller_stops_waiting() -> None:
+    stopped: list[str] = []
+    done = threading.Event()
+
+    def start(handoff: Handoff) -> Callable[[], None]:
+        def stop() -> None:
+            stopped.append(threading.current_thread().name)
+            done.set()
+
+        return stop
+
+    with pytest.raises(TimeoutError, match="waiting for nothing"):
+        io_loop().call(start, 0.05, "waiting for nothing")
+    assert done.wait(5) and stopped == [io_loop().thread.name]
 
 
 def test_a_blocking_call_from_the_io_thread_is_refused_instead_of_deadlocking() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from akool_lab.errors import (
 )
 from akool_lab.events import EventKind
 from akool_lab.live import AvatarStream, LiveSession, io_loop
+from akool_lab.live._loop import Handoff
 from akool_lab.protocol.limits import LIVEKIT, LIVEKIT_UNPACED
 
 from .._wait import wait_until
@@ -317,13 +319,48 @@ def test_llm_sentences_are_streamed_to_the_avatar_and_timed() -> None:
     assert live.recorder.filter(EventKind.LLM_FIRST_TOKEN)
 
 
-def test_an_early_handoff_completes_a_blocked_say_with_its_reply_and_never_a_chat_with_one() -> None:
-    with open_live(FakeTransport(), mode=1) as live:
-        reply = io_loop().run(live.avatar_stream.say("Handed over."), 5, "say", early=True)
+def test_a_blocking_say_that_can_go_at_once_is_sent_without_a_task_and_gets_its_reply() -> None:
+    fake = FakeTransport(push=True, sends_now=True)
+    with open_live(fake, mode=1) as live:
+        reply = live.say("Sent at once.")
         live.use_llm(lambda text: ["One. ", "Two."])
-        turn = io_loop().run(live.avatar_stream.chat("go"), 10, "chat", early=True)
-    assert reply.text == "Handed over."
-    assert type(turn).__name__ == "ChatTurn" and [r.text for r in turn.replies] == ["One. ", "Two."]
+        turn = live.chat("go")  # (its sentences come from a coroutine: the general path)
+    assert fake.sent_now == 1 and [m["type"] for m in fake.sent_messages()] == ["chat"] * 3
+    assert reply.text == "Sent at once." and reply.complete and reply.timings.ttfr_ms is not None
+    assert [r.text for r in turn.replies] == ["One. ", "Two."]
+    sent = live.recorder.filter(EventKind.CHAT_SENT, mid=reply.mid)
+    assert len(sent) == 1 and sent[0].data["fin"] is True and sent[0].data["intent"] == "say"
+    assert live.recorder.filter(EventKind.REPLY_DONE, mid=reply.mid)[0].data["complete"] is True
+    assert [e.role for e in live.transcript][:2] == ["you", "avatar"]
+
+
+def test_a_blocking_say_goes_through_the_queue_when_it_cannot_go_at_once() -> None:
+    declining = FakeTransport(sends_now=False)
+    with open_live(declining, mode=1) as live:
+        assert live.say("Declined, sent anyway.").text == "Declined, sent anyway."
+    paced = FakeTransport(budget=LIVEKIT, sends_now=True)
+    with open_live(paced, mode=1) as live:
+        first = live.say("x" * 800)  # one chunk, and the bucket is full: at once
+        second = live.say("y" * 800)  # its pacing delay runs first: through the send path that waits
+    assert declining.sent_now == 0 and paced.sent_now == 1
+    assert first.text == "x" * 800 and second.text == "y" * 800
+    assert second.timings.chunks == 1
+
+
+def test_a_blocked_caller_that_stops_waiting_ends_its_message_marked_as_given_up() -> None:
+    fake = FakeTransport(responder=lambda m, s: [], sends_now=True)  # an avatar that never answers
+    with open_live(fake, mode=1) as live:
+        stream = live.avatar_stream
+
+        def start(handoff: Handoff) -> Callable[[], object]:
+            return stream.start_blocking("Nobody answers.", "say", 30.0, "audio_end", handoff)
+
+        with pytest.raises(TimeoutError, match="say"):
+            io_loop().call(start, 0.1, "say")
+        wait_until(lambda: bool(live.recorder.filter(EventKind.REPLY_DONE)), 5, "the message to end")
+        done = live.recorder.filter(EventKind.REPLY_DONE)[0]
+        assert done.data["complete"] is False and "cancelled" in done.data["reason"]
+        assert fake.sent_now == 1 and stream._conv.pending_messages == 0
 
 
 def test_frames_not_understood_are_recorded_as_ignored_and_the_stream_goes_on() -> None:

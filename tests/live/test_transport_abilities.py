@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from akool_lab import sim
 from akool_lab.api import AkoolClient
-from akool_lab.errors import StreamError
+from akool_lab.errors import StreamClosedError, StreamError
 from akool_lab.live import AvatarStream, LiveSession, io_loop
-from akool_lab.transport import BrowserTransport, Transport, WebSocketTransport, _browser
+from akool_lab.protocol import encode_chat
+from akool_lab.transport import BrowserTransport, Frame, Transport, WebSocketTransport, _browser
+from tests._wait import wait_until
 from tests.live.fakes import FakeTransport
 
 ABILITIES = ("paces_itself", "requires_idle_kernel", "pushes_frames")
@@ -84,4 +88,32 @@ def test_a_websocket_transport_declared_without_push_delivers_every_frame_throug
                 transport.set_receiver(None)
             finally:
                 loop.run(transport.close(), 10, "close")
+        client.sessions.close(session.id)
+
+
+def test_a_transport_sends_at_once_only_when_it_says_so_and_never_on_a_closed_channel() -> None:
+    assert FakeTransport().send_now(b"{}") is None  # the base class's answer: use send()
+    with sim.start(profile="fast", seed=4) as server, AkoolClient(server.api_key, base_url=server.base_url) as client:
+        session = client.sessions.create("dvp_Tristan_cloth2_1080P", duration=60, mode_type=1)
+        client.sessions.wait_until_live(session.id, timeout=10)
+        assert session.credentials is not None and session.credentials.ws_url
+        loop = io_loop()
+        transport = WebSocketTransport(session.credentials.ws_url)
+        loop.run(transport.connect(5.0), 10, "connect")
+        frames: list[Frame] = []
+        transport.set_receiver(frames.append)
+
+        async def send_at_once() -> int | None:
+            (chunk,) = encode_chat("At once.")
+            return transport.send_now(chunk)
+
+        try:
+            before = time.perf_counter_ns()
+            stamp = loop.run(send_at_once(), 10, "send_now")
+            assert stamp is not None and before <= stamp <= time.perf_counter_ns()
+            wait_until(lambda: any(b'"audio_end"' in f.data for f in frames), 10, "the reply to a message sent at once")
+        finally:
+            loop.run(transport.close(), 10, "close")
+        with pytest.raises(StreamClosedError):
+            loop.run(send_at_once(), 10, "send_now after close")
         client.sessions.close(session.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -210,3 +211,50 @@ def test_an_event_whose_pld_names_another_event_is_rejected() -> None:
 def test_decode_accepts_bytearray_and_memoryview() -> None:
     data = b'{"v":2,"type":"event","pld":{"event":"audio_end"}}'
     assert decode(bytearray(data)) == decode(memoryview(data)) == ServerEvent(None, "audio_end")
+
+
+@settings(max_examples=200, deadline=None)
+@given(message=st.one_of(chat_chunks, events))
+def test_a_decoded_chunk_or_event_is_exactly_what_its_validating_constructor_builds(
+    message: ChatChunk | ServerEvent,
+) -> None:
+    decoded = decode(encode(message))
+    rebuilt: ChatChunk | ServerEvent
+    if isinstance(decoded, ChatChunk):
+        rebuilt = ChatChunk(decoded.mid, decoded.idx, decoded.fin, decoded.text, decoded.sender, raw=decoded.raw)
+    else:
+        assert isinstance(decoded, ServerEvent)
+        rebuilt = ServerEvent(decoded.mid, decoded.name, decoded.pld)
+        assert decoded.pld["event"] == decoded.name
+    assert decoded == rebuilt and repr(decoded) == repr(rebuilt)
+    for name in dataclasses.fields(decoded):
+        assert type(getattr(decoded, name.name)) is type(getattr(rebuilt, name.name))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decoded.mid = "changed"  # type: ignore[misc]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mid=st.one_of(st.none(), st.text(min_size=0, max_size=12)),
+    name=st.sampled_from(["audio_start", "audio_end", "audio_ended", "speak"]),
+    extra=st.sampled_from(["", " ", ',"x":1']),
+)
+def test_an_audio_event_in_compact_form_reads_as_json_would_read_it(mid: str | None, name: str, extra: str) -> None:
+    obj: dict[str, Any] = {"v": 2, "type": "event"}
+    if mid is not None:
+        obj["mid"] = mid
+    obj["pld"] = {"event": name}
+    wire = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    if extra:
+        wire = wire[:-1] + extra.encode() + b"}"
+    try:
+        expected: Message | str = decode(wire.decode())  # (text: always parsed as JSON)
+    except ProtocolError as exc:
+        expected = exc.args[0]
+    try:
+        got: Message | str = decode(wire)
+    except ProtocolError as exc:
+        got = exc.args[0]
+    assert got == expected and type(got) is type(expected)
+    if isinstance(got, ServerEvent):
+        assert got.pld == {**json.loads(wire)["pld"], "event": name}

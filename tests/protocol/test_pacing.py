@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from akool_lab.errors import ValidationError
-from akool_lab.protocol import AGORA, LIVEKIT, LIVEKIT_UNPACED, TRTC, Pacer
+from akool_lab.protocol import AGORA, LIVEKIT, LIVEKIT_UNPACED, TRTC, Pacer, ProviderBudget
 
 SECOND = 1_000_000_000
 
@@ -83,3 +83,15 @@ def test_trtc_refuses_what_its_sdk_refuses_above_1000_bytes() -> None:
     with pytest.raises(ValidationError) as info:
         Pacer(TRTC).delay_for(1001, now=0)
     assert info.value.allowed == "0..1000"
+
+
+@pytest.mark.parametrize("budget", [AGORA, TRTC, LIVEKIT, LIVEKIT_UNPACED], ids=lambda b: b.name)
+def test_ready_says_whether_delay_for_would_be_zero_and_reserves_nothing(budget: ProviderBudget) -> None:
+    pacer = Pacer(budget)
+    twin = Pacer(budget)
+    for now in (0, 0, 0, SECOND // 100, SECOND // 10, SECOND // 10, SECOND):
+        ready = pacer.ready(900, now)
+        assert ready == pacer.ready(900, now)  # asking twice changes nothing
+        assert ready == (pacer.delay_for(900, now) == 0)
+        twin.delay_for(900, now)
+    assert pacer.delay_for(900, SECOND) == twin.delay_for(900, SECOND)  # the same reservations as without ready()
