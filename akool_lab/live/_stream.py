@@ -518,17 +518,7 @@ class AvatarStream:
                 )
             future: asyncio.Future[Reply] = loop.create_future()
             message = _Message(mid, text, intent, chunks, future, timeout, on_piece, handoff=handoff)
-            self._conv.add_message(
-                mid,
-                text,
-                chunks=len(chunks),
-                now=_perf_ns(),
-                timeout_ns=int(timeout * _NS),
-                until=until,
-                echo=wanted_mode == 1,
-            )
-            self._messages[mid] = message
-            self.transcript.append(TranscriptEntry("you", text, mid, time.time(), done=True))
+            self._register(message, until, _perf_ns())
             assert self._send_lock is not None
             if len(chunks) == 1 and self._queue.empty() and not self._send_lock.locked():
                 # Nothing queued and nothing being sent: a one-chunk message goes from here, sparing the send loop's
@@ -613,23 +603,9 @@ class AvatarStream:
         if timeout is None:
             timeout = default_reply_timeout(text)
         message = _Message(mid, text, intent, chunks, None, timeout, handoff=handoff)
-        conv = self._conv
-        conv.add_message(
-            mid, text, chunks=1, now=now, timeout_ns=int(timeout * _NS), until=until, echo=wanted_mode == 1
-        )
-        self._messages[mid] = message
-        self.transcript.append(TranscriptEntry("you", text, mid, time.time(), done=True))
-        conv.begin_sending(mid)
-        clock = transport.clock
-        self.recorder.record_fields(
-            EventKind.CHAT_SENT,
-            t_ns,
-            clock,
-            self.session_id,
-            mid,
-            {"idx": 0, "fin": True, "bytes": len(chunk), "intent": intent, "text_chars": len(text)},
-        )
-        conv.chunk_sent(mid, t_ns if clock == "kernel" else _perf_ns(), t_ns)
+        self._register(message, until, now)
+        self._conv.begin_sending(mid)
+        self._chunk_went_out(message, 0, t_ns)
         self._messages_sent += 1
         self._reschedule()
         return message
@@ -662,6 +638,31 @@ class AvatarStream:
             self.mode = new_mode
         return ack
 
+    def _register(self, message: _Message, until: str, now: int) -> None:
+        """Hand ``message`` to the machine and the transcript before its first chunk goes out (both send paths)."""
+        self._conv.add_message(
+            message.mid,
+            message.text,
+            chunks=len(message.chunks),
+            now=now,
+            timeout_ns=int(message.timeout * _NS),
+            until=until,
+            echo=message.intent != "ask",  # mode 1 (say) echoes the text; mode 2 (ask) answers it
+        )
+        self._messages[message.mid] = message
+        self.transcript.append(TranscriptEntry("you", message.text, message.mid, time.time(), done=True))
+
+    def _chunk_went_out(self, message: _Message, idx: int, t_ns: int) -> None:
+        """Chunk ``idx`` of ``message`` left at ``t_ns`` (the transport's clock): record it and tell the machine."""
+        clock = self._transport.clock
+        chunk = message.chunks[idx]
+        last = idx == len(message.chunks) - 1
+        data = {"idx": idx, "fin": last, "bytes": len(chunk), "intent": message.intent,
+                "text_chars": len(message.text) if idx == 0 else 0}  # fmt: skip
+        self.recorder.record_fields(EventKind.CHAT_SENT, t_ns, clock, self.session_id, message.mid, data)
+        # The machine's clock is the kernel's: a browser transport's stamp stays in the recorder only.
+        self._conv.chunk_sent(message.mid, t_ns if clock == "kernel" else _perf_ns(), t_ns)
+
     async def _send_loop(self) -> None:
         assert self._queue is not None and self._send_lock is not None
         while True:
@@ -676,7 +677,6 @@ class AvatarStream:
         if (job.future is not None and job.future.done()) or job.mid not in self._messages:
             return  # cancelled by its caller (or out of time) before its turn
         conv = self._conv
-        kernel = self._transport.clock == "kernel"
         conv.begin_sending(job.mid)
         sent = 0
         try:
@@ -689,18 +689,8 @@ class AvatarStream:
                 if conv.is_interrupted(job.mid):
                     break  # interrupt() came while pacing: the rest of this message is not sent
                 t_ns = await self._send_when_linked(chunk, retry=sent == 0)
+                self._chunk_went_out(job, sent, t_ns)
                 sent += 1
-                self._record(
-                    EventKind.CHAT_SENT,
-                    t_ns=t_ns,
-                    mid=job.mid,
-                    idx=sent - 1,
-                    fin=sent == len(job.chunks),
-                    bytes=len(chunk),
-                    intent=job.intent,
-                    text_chars=len(job.text) if sent == 1 else 0,
-                )
-                conv.chunk_sent(job.mid, t_ns if kernel else _perf_ns(), t_ns)
         except StreamClosedError as exc:
             job.error = exc
             self._handle(conv.stop_sending(job.mid, _perf_ns(), str(exc)))
