@@ -5,7 +5,9 @@ r"""Fixtures for the real-browser tests: Debian's chromium, a private JupyterLab
   started on first use and reused for the whole session.
 * ``jupyter_server`` (session): the default server (its kernels get a private ``AKOOL_LAB_HOME``).
 * ``browser`` (session) / ``page`` (function): chromium through Playwright's sync API, a fresh 1280x900 context per
-  test. When a test fails its page is saved to ``test-output/browser/<test name>.png`` and the report gains the
+  test.
+* ``media_browser`` (module) / ``media_page`` (function): chromium with the media flags (``bench_media.MEDIA_ARGS``:
+  fake capture devices, autoplay allowed), for the pages of ``benchmarks/bench_media.py``. When a test fails its page is saved to ``test-output/browser/<test name>.png`` and the report gains the
   browser console and the tail of the JupyterLab log. After each test the kernels it opened are shut down.
 
 Each server's log is copied to ``test-output/browser/jupyterlab-<n>.log`` when the session ends. The helpers tests
@@ -36,6 +38,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, ViewportSize, sync_playwright
 
+from benchmarks.bench_media import MEDIA_ARGS
 from tests.browser.harness import CHROMIUM_ARGS, OUTPUT_DIR, JupyterServer, screenshot, start_jupyter_server
 
 #: Browser-wide defaults: big enough for a notebook with an avatar stage next to controls.
@@ -115,6 +118,23 @@ def browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browse
     browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=list(CHROMIUM_ARGS))
     yield browser
     browser.close()
+
+
+@pytest.fixture(scope="module")
+def media_browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browser]:
+    """Chromium with autoplay allowed and fake capture devices (the stage's media flags), one per test module."""
+    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=list(MEDIA_ARGS))
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def media_page(media_browser: Browser) -> Iterator[Page]:
+    """A fresh context and page of :func:`media_browser` (a WebRTC round trip to the simulator can take a while)."""
+    context = media_browser.new_context()
+    context.set_default_timeout(60_000)
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture

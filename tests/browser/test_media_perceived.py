@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Page
 
-from benchmarks.bench_media import MEDIA_ARGS, measure_onsets, percentile, serve_pages
+from benchmarks.bench_media import measure_onsets, percentile, serve_pages
 
 VIDEO_HTML = """<!doctype html>
 <meta charset="utf-8"><title>video watcher</title>
@@ -44,22 +44,6 @@ window.runVideo = async () => {
 window.pageReady = true;
 </script>
 """
-
-
-@pytest.fixture(scope="module")
-def media_browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browser]:
-    """Chromium with autoplay allowed and fake capture devices (the stage's media flags)."""
-    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=list(MEDIA_ARGS))
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def media_page(media_browser: Browser) -> Iterator[Page]:
-    context = media_browser.new_context()
-    context.set_default_timeout(30_000)
-    yield context.new_page()
-    context.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,30 +6,13 @@ Loose limits only: the tight figures are benchmarks (``benchmarks/bench_media.py
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Page
 
 from akool_lab import sim
-from benchmarks.bench_media import MEDIA_ARGS, measure_heard, serve_pages
+from benchmarks.bench_media import measure_heard, serve_pages
 
 pytest.importorskip("aiortc")
-
-
-@pytest.fixture(scope="module")
-def media_browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=list(MEDIA_ARGS))
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def media_page(media_browser: Browser) -> Iterator[Page]:
-    context = media_browser.new_context()
-    context.set_default_timeout(60_000)
-    yield context.new_page()
-    context.close()
 
 
 def test_a_browser_hears_and_sees_the_simulated_avatar_and_times_every_reply(media_page: Page) -> None:
