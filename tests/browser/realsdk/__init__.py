@@ -21,16 +21,15 @@ import json
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import urlencode
 
 from akool_lab.protocol.limits import PROVIDERS
 from akool_lab.widgets.stage import Stage, _budget_state
 from tests.browser.harness import OUTPUT_DIR, REPO_ROOT
+from tests.browser.standins import QuietHandler, serve_on_loopback
 
 HERE = Path(__file__).parent
 TESTS = REPO_ROOT / "tests"
@@ -78,15 +77,10 @@ def bundle_sdks() -> Path:
     return out
 
 
-class _Handler(SimpleHTTPRequestHandler):
+class _Handler(QuietHandler):
     """Serves /sdk/ (bundles), /spy/ and the host page (this folder), /static/ (the stage's own files),
     /widget.mjs (the widget's module)."""
 
-    extensions_map: dict[str, str] = {  # noqa: RUF012 (typeshed declares it an instance variable)
-        **SimpleHTTPRequestHandler.extensions_map,
-        ".js": "text/javascript",
-        ".mjs": "text/javascript",
-    }
     roots: ClassVar[dict[str, Path]] = {}
 
     def translate_path(self, path: str) -> str:
@@ -100,14 +94,6 @@ class _Handler(SimpleHTTPRequestHandler):
                     return str(target)
         return str(HERE / "missing")
 
-    def end_headers(self) -> None:
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: the test output is for failures
-        pass
-
 
 @contextlib.contextmanager
 def serve(bundles: Path) -> Iterator[str]:
@@ -118,20 +104,8 @@ def serve(bundles: Path) -> Iterator[str]:
         (Path(widget) / "widget.mjs").write_text(str(Stage._esm), encoding="utf-8")
         roots = {"/sdk/": bundles, "/static/": STATIC, "/standins/": HERE.parent / "standins",
                  "/widget.mjs": Path(widget) / "widget.mjs", "/": HERE}  # fmt: skip
-        yield from _serve(roots)
-
-
-def _serve(roots: dict[str, Path]) -> Iterator[str]:
-    handler = type("Handler", (_Handler,), {"roots": roots})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name="real-sdk-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        with serve_on_loopback(type("Handler", (_Handler,), {"roots": roots}), "real-sdk-server") as base:
+            yield base
 
 
 def page_url(base: str, provider: str, *, sdk: str | None = None, join_timeout: float = 20.0, **extra: str) -> str:

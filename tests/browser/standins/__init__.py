@@ -12,9 +12,10 @@ import functools
 import json
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from socketserver import BaseRequestHandler
 from typing import Any, ClassVar
 
 from playwright.sync_api import Page
@@ -24,30 +25,43 @@ from tests.browser.harness import JupyterServer
 HERE = Path(__file__).parent
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    extensions_map: ClassVar[dict[str, str]] = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript"}
+class QuietHandler(SimpleHTTPRequestHandler):
+    """Serves files to any origin, never cached, without logging each request (the test output is for failures)."""
+
+    extensions_map: ClassVar[dict[str, str]] = {
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+    }
 
     def end_headers(self) -> None:
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: the test output is for failures
+    def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+@contextlib.contextmanager
+def serve_on_loopback(handler: Callable[..., BaseRequestHandler], name: str) -> Iterator[str]:
+    """Run an HTTP server with ``handler`` on a free loopback port in a thread; yields ``http://127.0.0.1:PORT``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @contextlib.contextmanager
 def serve_standins() -> Iterator[str]:
     """Serve this folder on a free loopback port; yields its base URL (``http://127.0.0.1:PORT/``)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(HERE)))
-    thread = threading.Thread(target=server.serve_forever, name="standin-sdk-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve_on_loopback(functools.partial(QuietHandler, directory=str(HERE)), "standin-sdk-server") as base:
+        yield base + "/"
 
 
 _WIDGET_MANAGER_PLUGIN = "@jupyter-widgets/jupyterlab-manager:plugin"
