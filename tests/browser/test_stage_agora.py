@@ -18,7 +18,15 @@ from playwright.sync_api import Locator, Page, expect
 from akool_lab.protocol import Pacer
 from akool_lab.protocol.limits import AGORA
 from tests.browser.harness import JupyterServer, open_and_run_notebook, screenshot, widget_locator, write_notebook
-from tests.browser.standins import run_in_kernel, save_notebook, saved_widget_state, serve_standins, wait_in_kernel
+from tests.browser.standins import (
+    assert_stamped_within,
+    emit_timed,
+    run_in_kernel,
+    save_notebook,
+    saved_widget_state,
+    serve_standins,
+    wait_in_kernel,
+)
 
 TOKEN = "agora-SECRET-rtc-token-7f3e9c"
 #: Opening + running the notebook, joining, sending, receiving and saving: generous for a loaded 2-CPU machine.
@@ -96,9 +104,10 @@ def test_the_stage_joins_agora_paces_python_chunks_and_stamps_replies_on_the_bro
 
         # The avatar answers: its messages reach Python with their browser arrival time, on the page's clock.
         reply = {"v": 2, "type": "chat", "mid": "r-1", "idx": 0, "fin": True, "pld": {"from": "bot", "text": "Hi!"}}
-        t_reply = page.evaluate("(t) => window.__agoraStandin.emitStreamMessage(t)", json.dumps(reply))
-        t_start = page.evaluate(
-            "(t) => window.__agoraStandin.emitStreamMessage(t)",
+        arrived = emit_timed(page, "window.__agoraStandin.emitStreamMessage(t)", json.dumps(reply))
+        speaking = emit_timed(
+            page,
+            "window.__agoraStandin.emitStreamMessage(t)",
             json.dumps({"v": 2, "type": "event", "mid": "e-1", "pld": {"event": "audio_start"}}),
         )
         expect(stage.locator(".akool-stage")).to_have_attribute("data-speaking", "true")
@@ -118,8 +127,8 @@ def test_the_stage_joins_agora_paces_python_chunks_and_stamps_replies_on_the_bro
         assert report["text"] == "Hi!"
         assert report["clock"] == clock
         assert report["recv"][0][0] == clock and report["audio"][0][0] == clock
-        assert report["recv"][0][1] / 1e6 == pytest.approx(t_reply, abs=2.0), "stamped on arrival in the browser"
-        assert report["audio"][0][1] / 1e6 == pytest.approx(t_start, abs=2.0)
+        assert_stamped_within(report["recv"][0][1], arrived)  # stamped on arrival in the browser
+        assert_stamped_within(report["audio"][0][1], speaking)
         assert [c for c, _ in report["sent"]] == [clock] * len(sends)
         for (_, t_ns), send in zip(report["sent"], sends, strict=True):
             assert t_ns / 1e6 == pytest.approx(send["t"], abs=2.0), "send() resolves with the browser's send time"

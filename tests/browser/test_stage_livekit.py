@@ -15,7 +15,15 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.harness import JupyterServer, open_and_run_notebook, widget_locator, write_notebook
-from tests.browser.standins import run_in_kernel, save_notebook, saved_widget_state, serve_standins, wait_in_kernel
+from tests.browser.standins import (
+    assert_stamped_within,
+    emit_timed,
+    run_in_kernel,
+    save_notebook,
+    saved_widget_state,
+    serve_standins,
+    wait_in_kernel,
+)
 
 TOKEN = "lk-SECRET-access-token-51d2aa"
 
@@ -87,7 +95,7 @@ stage = Stage(session, sdk_urls={{"livekit": {standins + "livekit-stub.js"!r}}})
             ),
         )
         reply = {"v": 2, "type": "chat", "mid": "r-1", "idx": 0, "fin": True, "pld": {"from": "bot", "text": "Hey!"}}
-        t_reply = page.evaluate("(t) => window.__livekitStandin.emitData(t, 'avatar-1')", json.dumps(reply))
+        arrived = emit_timed(page, "window.__livekitStandin.emitData(t, 'avatar-1')", json.dumps(reply))
         wait_in_kernel(page, run.path, "job.done()")
         report = json.loads(
             run_in_kernel(
@@ -103,7 +111,7 @@ stage = Stage(session, sdk_urls={{"livekit": {standins + "livekit-stub.js"!r}}})
         assert report["clock"] == f"browser:{page_id}"
         assert len(report["recv"]) == 1, "only the avatar's packet counts"
         assert report["recv"][0][0] == f"browser:{page_id}"
-        assert report["recv"][0][1] / 1e6 == pytest.approx(t_reply, abs=2.0)
+        assert_stamped_within(report["recv"][0][1], arrived)
 
         # The avatar participant leaves: shown, reported, and the stream closes with the reason.
         page.evaluate("() => window.__livekitStandin.emit('participantDisconnected', {identity: 'avatar-1'})")

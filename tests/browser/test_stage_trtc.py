@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from akool_lab.protocol.limits import TRTC
 from tests.browser.harness import JupyterServer, open_and_run_notebook, widget_locator, write_notebook
-from tests.browser.standins import run_in_kernel, serve_standins, wait_in_kernel
+from tests.browser.standins import assert_stamped_within, emit_timed, run_in_kernel, serve_standins, wait_in_kernel
 
 SIG = "trtc-SECRET-user-sig-0c41"
 
@@ -77,7 +77,7 @@ stream = io_loop().run(AvatarStream.open(stage.transport, session_id=session.id,
         assert current["t"] - previous["t"] == pytest.approx(expected_ms, abs=40.0)
 
     reply = {"v": 2, "type": "chat", "mid": "r-1", "idx": 0, "fin": True, "pld": {"from": "bot", "text": "Ni hao!"}}
-    t_reply = page.evaluate("(t) => window.__trtcStandin.emitCustomMessage(t)", json.dumps(reply))
+    arrived = emit_timed(page, "window.__trtcStandin.emitCustomMessage(t)", json.dumps(reply))
     wait_in_kernel(page, run.path, "job.done()")
     out = run_in_kernel(
         page,
@@ -87,5 +87,5 @@ stream = io_loop().run(AvatarStream.open(stage.transport, session_id=session.id,
     text_out, clock, t_ns = out.splitlines()
     assert text_out == "Ni hao!"
     assert clock == "browser:" + page.evaluate("() => window.__akoolLabPageId")
-    assert int(t_ns) / 1e6 == pytest.approx(t_reply, abs=2.0)
+    assert_stamped_within(int(t_ns), arrived)
     assert SIG not in run_in_kernel(page, run.path, "print(json.dumps(stage.get_state(), default=str))")

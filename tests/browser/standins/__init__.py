@@ -162,3 +162,20 @@ def save_notebook(page: Page, path: str) -> None:
         }}""",
         path,
     )
+
+
+def emit_timed(page: Page, call: str, message: str) -> tuple[float, float]:
+    """Run a stand-in's emit (``call``: JavaScript using ``t``, the message's JSON text) and return the page's
+    ``performance.now()`` just before and just after it: the stand-ins deliver synchronously, so a message stamped
+    on arrival carries a time inside that window (however long a busy page took to run it)."""
+    before, after = page.evaluate(
+        f"(t) => {{ const before = performance.now(); {call}; return [before, performance.now()]; }}", message
+    )
+    return float(before), float(after)
+
+
+def assert_stamped_within(t_ns: int, window: tuple[float, float]) -> None:
+    """``t_ns`` (the recorder's stamp, ns on the page's clock) lies in ``window`` (ms, from :func:`emit_timed`)."""
+    before, after = window
+    slack = 1e-6  # ms: the ns conversion's rounding
+    assert before - slack <= t_ns / 1e6 <= after + slack, f"stamped at {t_ns / 1e6} ms, outside {window}"
