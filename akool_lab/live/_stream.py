@@ -549,6 +549,11 @@ class AvatarStream:
         A message that can go out at once (see :meth:`_send_now`) is sent from right here, with no task: no task
         step to run before it is sent, and none to complete (a loop iteration) once its reply is handed over while
         the caller's thread waits for this one. Anything else runs the same coroutine as an async caller's, in a task.
+
+        This runs in the loop iteration the caller's thread woke the loop for, before bytes that arrived in the same
+        wake-up are handled: a server's close frame, say. The direct path may then send into a closing connection;
+        the message ends at once as incomplete, as if it had been sent a moment earlier. A stream that reconnects
+        never takes the direct path, and a task's first step runs an iteration later, after those bytes.
         """
         message = self._send_now(text, intent, timeout, until, handoff)
         if message is not None:
