@@ -714,6 +714,8 @@ class Conversation:
         slot = self._by_reply_mid.get(mid)
         if slot is None:
             if mid in self._finished:
+                if chunk.fin:
+                    self._fin_run = 0  # too late for its reply, but it shows that this avatar sends fin
                 events.append(Ignored("late chunk of a finished reply", now, chunk))
                 return
             slot = self._attach(chunk, now)
@@ -724,6 +726,8 @@ class Conversation:
                 self._echo_run = 0  # the text of a mode-1 message came back: this avatar echoes (rule 10)
         if slot.text_done_ns is not None:
             # After fin, an interrupt or a timeout, more text changes nothing (a duplicate or a stray chunk).
+            if chunk.fin:
+                self._fin_run = 0
             events.append(Ignored("chunk after the reply's text ended", now, chunk))
             return
         stamp = self._stamp
