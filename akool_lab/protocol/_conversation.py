@@ -15,12 +15,13 @@ take any inbound command with ``pld.code`` as an ack:
 1. **Chunks.** A reply's chunks are ordered and de-duplicated by ``idx`` when they carry one, else taken in arrival
    order (and never de-duplicated: two equal pieces of text may both be real).
 2. **End of a reply's text.** At ``fin`` (once every ``idx`` before it arrived) when the avatar sends it; else at
-   the reply's ``audio_end``; else, when neither comes, after a quiet period (``quiet_ns`` without a chunk, while
-   the avatar is not speaking): then the reply is incomplete, ``"no fin before timeout"``. Chunks still missing
-   at ``fin`` or ``audio_end`` are waited for during the quiet period, then reported in ``missing``.
+   the reply's ``audio_end`` (unless rule 10 expects ``fin``); else, when neither comes, after a quiet period
+   (``quiet_ns`` without a chunk, while the avatar is not speaking): then the reply is incomplete, ``"no fin
+   before timeout"``. Chunks still missing at ``fin`` or ``audio_end`` are waited for during the quiet period,
+   then reported in ``missing``.
 3. **Mode 1 without echo.** A message sent with ``echo=True`` (retelling: the avatar speaks the text verbatim)
-   whose reply brings audio events but no text completes at ``audio_end``; its reply says ``echoed=False`` and
-   its text is the text that was sent.
+   whose reply brings audio events but no text completes at ``audio_end`` (unless rule 10 expects the echo); its
+   reply says ``echoed=False`` and its text is the text that was sent.
 4. **Acks.** An ack (``type`` ``command``, ``cmd`` or ``ack``, with ``pld.code``) matches the pending command whose
    ``mid`` it carries (``pld.original_mid`` for ``ack``); else the oldest pending command with the same ``cmd``;
    else, when it names no command, the oldest pending command. A second ack for an already acknowledged ``mid``
@@ -44,6 +45,15 @@ take any inbound command with ``pld.code`` as an ack:
 8. **Frames not understood** (not JSON, ``v`` other than 2, unknown ``type``, unknown event names, echoes, late
    duplicates) become :class:`Ignored` events with the reason. Nothing received ever raises or ends the session.
 9. **Every message ends**: complete, incomplete with a reason, or timed out at its deadline.
+10. **What this avatar sends, learned** (``expect_fin``/``expect_echo`` ``None``), so that a lost tail is not taken
+    for a dialect. Once a bot reply arrived with ``fin`` (any bot reply, even a late chunk; user speech teaches
+    nothing), a reply whose text all arrived but without ``fin`` waits the quiet period after its ``audio_end``,
+    then is incomplete (``"no fin, although this avatar ends its replies with fin: ..."``), unless it is the
+    echo of exactly the words of its mode-1 message. Once the text of a mode-1 message came back, a mode-1 reply
+    with audio but no text is incomplete at its ``audio_end`` (``"no text arrived, although this avatar echoes
+    say() text: ..."``). Two replies in a row without ``fin`` (resp. mode-1 replies without text) and with no
+    sign of loss (a gap in ``idx``, a mode-1 echo cut short: they restart the count and never count) unlearn
+    it; the next ``fin`` (resp. echo) teaches it again. ``True`` always expects it, ``False`` never does.
 """
 
 from __future__ import annotations

@@ -272,6 +272,27 @@ def test_an_avatar_without_fin_or_echo_is_never_held_to_them_on_a_lossy_channel(
     client.sessions.close(session.id)
 
 
+@pytest.mark.parametrize("expect_fin", [True, False])
+def test_expect_fin_given_to_the_stream_decides_a_reply_without_fin_from_the_first(
+    client: AkoolClient, server: sim.SimServer, expect_fin: bool
+) -> None:
+    server.set_faults("chunk.nofin=1")
+    session = client.sessions.create(AVATAR, duration=60, mode_type=1)
+    client.sessions.wait_until_live(session.id, timeout=10)
+    from akool_lab.live import AvatarStream, io_loop
+    from akool_lab.transport import select_transport
+
+    opened = AvatarStream.open(select_transport(session), mode=1, fin_timeout=0.3, expect_fin=expect_fin)
+    with LiveSession(io_loop().run(opened, 10, "open")) as live:
+        if expect_fin:  # required from the first reply, nothing learned: no fin is a lost tail, whatever the text
+            with pytest.raises(ReplyIncompleteError, match="no fin") as raised:
+                live.say("No fin for this one, either.", timeout=10)
+            assert getattr(raised.value.reply, "text", None) == "No fin for this one, either."
+        else:
+            assert live.say("No fin for this one, either.", timeout=10).completed_on == "audio_end"
+    client.sessions.close(session.id)
+
+
 def test_a_reply_without_fin_is_complete_at_its_audio_end(client: AkoolClient, server: sim.SimServer) -> None:
     # The official clients never look at fin: a reply whose text all arrived is complete when the avatar has
     # finished speaking it (docs/conversation.md, rule 2).
