@@ -830,3 +830,16 @@ def test_user_speech_with_fin_teaches_nothing_about_the_avatars_replies() -> Non
         (None, True, "audio_end"),
         ("m1", True, "audio_end"),
     ]
+
+
+def test_a_fin_too_late_for_its_reply_still_shows_that_the_avatar_sends_fin() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    send(conv, "m1", "q1", 0)
+    answer(s, 10, "r1", "One ", fin=False)  # nothing learned yet: complete at its audio_end...
+    late = s.feed(20, chat("r1", "two.", 1, True))  # ...and then its last chunk, with fin, came after all
+    assert isinstance(late[0], Ignored) and s.replies()["m1"].complete and conv.expects_fin
+    send(conv, "m2", "q2", 100)
+    answer(s, 110, "r2", "Three ", fin=False)
+    s.expire(500)
+    assert s.replies()["m2"].reason == LOST_TAIL
