@@ -109,6 +109,8 @@ class AvatarStream:
         ack_timeout: float = 10.0,
         connect_timeout: float = 15.0,
         strict_interrupt: bool = False,
+        expect_fin: bool | None = None,
+        expect_echo: bool | None = None,
         loop: IOLoop | None = None,
     ) -> None:
         if mode not in (None, 1, 2):
@@ -129,7 +131,12 @@ class AvatarStream:
         self._io = loop or io_loop()
         self._listeners: dict[str, list[Callable[[Any], None]]] = {name: [] for name in EVENTS}
         self._pacer = proto.Pacer(transport.budget)
-        self._conv = proto.Conversation(quiet_ns=int(fin_timeout * _NS), strict_interrupt=strict_interrupt)
+        self._conv = proto.Conversation(
+            quiet_ns=int(fin_timeout * _NS),
+            strict_interrupt=strict_interrupt,
+            expect_fin=expect_fin,  # (docs/conversation.md, rule 10: None learns it from the avatar)
+            expect_echo=expect_echo,
+        )
         self._messages: dict[str, _Message] = {}  # sent or queued, not ended
         self._commands: dict[str, _Command] = {}  # sent, waiting for their ack
         self._entries: dict[str, TranscriptEntry] = {}  # the avatar's transcript entry of each open reply

@@ -15,12 +15,13 @@ take any inbound command with ``pld.code`` as an ack:
 1. **Chunks.** A reply's chunks are ordered and de-duplicated by ``idx`` when they carry one, else taken in arrival
    order (and never de-duplicated: two equal pieces of text may both be real).
 2. **End of a reply's text.** At ``fin`` (once every ``idx`` before it arrived) when the avatar sends it; else at
-   the reply's ``audio_end``; else, when neither comes, after a quiet period (``quiet_ns`` without a chunk, while
-   the avatar is not speaking): then the reply is incomplete, ``"no fin before timeout"``. Chunks still missing
-   at ``fin`` or ``audio_end`` are waited for during the quiet period, then reported in ``missing``.
+   the reply's ``audio_end`` (unless rule 10 expects ``fin``); else, when neither comes, after a quiet period
+   (``quiet_ns`` without a chunk, while the avatar is not speaking): then the reply is incomplete, ``"no fin
+   before timeout"``. Chunks still missing at ``fin`` or ``audio_end`` are waited for during the quiet period,
+   then reported in ``missing``.
 3. **Mode 1 without echo.** A message sent with ``echo=True`` (retelling: the avatar speaks the text verbatim)
-   whose reply brings audio events but no text completes at ``audio_end``; its reply says ``echoed=False`` and
-   its text is the text that was sent.
+   whose reply brings audio events but no text completes at ``audio_end`` (unless rule 10 expects the echo); its
+   reply says ``echoed=False`` and its text is the text that was sent.
 4. **Acks.** An ack (``type`` ``command``, ``cmd`` or ``ack``, with ``pld.code``) matches the pending command whose
    ``mid`` it carries (``pld.original_mid`` for ``ack``); else the oldest pending command with the same ``cmd``;
    else, when it names no command, the oldest pending command. A second ack for an already acknowledged ``mid``
@@ -44,6 +45,15 @@ take any inbound command with ``pld.code`` as an ack:
 8. **Frames not understood** (not JSON, ``v`` other than 2, unknown ``type``, unknown event names, echoes, late
    duplicates) become :class:`Ignored` events with the reason. Nothing received ever raises or ends the session.
 9. **Every message ends**: complete, incomplete with a reason, or timed out at its deadline.
+10. **What this avatar sends, learned** (``expect_fin``/``expect_echo`` ``None``), so that a lost tail is not taken
+    for a dialect. Once a bot reply arrived with ``fin`` (any bot reply, even a late chunk; user speech teaches
+    nothing), a reply whose text all arrived but without ``fin`` waits the quiet period after its ``audio_end``,
+    then is incomplete (``"no fin, although this avatar ends its replies with fin: ..."``), unless it is the
+    echo of exactly the words of its mode-1 message. Once the text of a mode-1 message came back, a mode-1 reply
+    with audio but no text is incomplete at its ``audio_end`` (``"no text arrived, although this avatar echoes
+    say() text: ..."``). Two replies in a row without ``fin`` (resp. mode-1 replies without text) and with no
+    sign of loss (a gap in ``idx``, a mode-1 echo cut short: they restart the count and never count) unlearn
+    it; the next ``fin`` (resp. echo) teaches it again. ``True`` always expects it, ``False`` never does.
 """
 
 from __future__ import annotations
@@ -79,6 +89,12 @@ __all__ = [
 _REMEMBERED = 4096
 _NS = 1_000_000_000
 _WORD = re.compile(r"\w+")
+#: Rule 10: after this many replies in a row without what the avatar was seen to send (and no sign of loss), it is
+#: taken to have stopped sending it.
+_UNLEARN = 2
+#: The reasons of rule 10.
+_LOST_TAIL = "no fin, although this avatar ends its replies with fin: its last chunks were probably lost"
+_NO_ECHO = "no text arrived, although this avatar echoes say() text: it was probably lost"
 
 
 # ---------------------------------------------------------------------------------------------------------- events
@@ -420,6 +436,12 @@ class Conversation:
         interrupt_ack_grace_ns: how long an interrupt still waits for its ack after the avatar stopped speaking.
         unsolicited_timeout_ns: the longest an unsolicited reply (nobody waits for it) stays open.
         strict_interrupt: an interrupt without an ack is an error (:attr:`CommandUnacked.fatal`).
+        expect_fin: whether the avatar ends its replies with ``fin`` (rule 10): ``None`` (default) learns it from
+            what the avatar sends; ``True`` requires ``fin`` on every reply (a reply without it is incomplete);
+            ``False`` never looks for it (exactly the official clients' tolerance: complete at ``audio_end``).
+        expect_echo: whether the avatar sends the text of a mode-1 message back (rule 10): ``None`` (default)
+            learns it; ``True`` makes a mode-1 reply without text incomplete; ``False`` completes it on its audio
+            events (rule 3), as the official clients do.
     """
 
     def __init__(
@@ -431,6 +453,8 @@ class Conversation:
         unsolicited_timeout_ns: int = 120 * _NS,
         interrupt_ack_grace_ns: int = _NS // 2,
         strict_interrupt: bool = False,
+        expect_fin: bool | None = None,
+        expect_echo: bool | None = None,
     ) -> None:
         self.quiet_ns = _positive("quiet_ns", quiet_ns)
         self.audio_grace_ns = _positive("audio_grace_ns", audio_grace_ns)
@@ -438,6 +462,12 @@ class Conversation:
         self.unsolicited_timeout_ns = _positive("unsolicited_timeout_ns", unsolicited_timeout_ns)
         self.interrupt_ack_grace_ns = _positive("interrupt_ack_grace_ns", interrupt_ack_grace_ns)
         self.strict_interrupt = strict_interrupt
+        self.expect_fin = _tristate("expect_fin", expect_fin)
+        self.expect_echo = _tristate("expect_echo", expect_echo)
+        # What this avatar was seen to send (rule 10): -1 not seen yet; 0 seen, expected; n > 0 that many replies
+        # in a row came without it for no visible reason (from _UNLEARN on, it is no longer expected).
+        self._fin_run = -1
+        self._echo_run = -1
         self._messages: dict[str, _Msg] = {}  # not ended yet (queued, being sent, or waiting for the reply)
         self._causes: list[tuple[int, int, _Msg | _UserTurn]] = []  # (time, seq, cause), sorted
         self._seq = 0
@@ -467,6 +497,20 @@ class Conversation:
     def open_replies(self) -> int:
         """How many replies are in progress."""
         return len(self._slots)
+
+    @property
+    def expects_fin(self) -> bool:
+        """Whether a reply without ``fin`` is taken as one whose last chunks were lost (rule 10)."""
+        if self.expect_fin is not None:
+            return self.expect_fin
+        return 0 <= self._fin_run < _UNLEARN
+
+    @property
+    def expects_echo(self) -> bool:
+        """Whether a mode-1 reply without any text is taken as one whose text was lost (rule 10)."""
+        if self.expect_echo is not None:
+            return self.expect_echo
+        return 0 <= self._echo_run < _UNLEARN
 
     def add_message(
         self,
@@ -680,13 +724,20 @@ class Conversation:
         slot = self._by_reply_mid.get(mid)
         if slot is None:
             if mid in self._finished:
+                if chunk.fin:
+                    self._fin_run = 0  # too late for its reply, but it shows that this avatar sends fin
                 events.append(Ignored("late chunk of a finished reply", now, chunk))
                 return
             slot = self._attach(chunk, now)
             slot.reply_mid = mid
             self._by_reply_mid[mid] = slot
+            owner = slot.owner
+            if owner is not None and owner.echo:
+                self._echo_run = 0  # the text of a mode-1 message came back: this avatar echoes (rule 10)
         if slot.text_done_ns is not None:
             # After fin, an interrupt or a timeout, more text changes nothing (a duplicate or a stray chunk).
+            if chunk.fin:
+                self._fin_run = 0
             events.append(Ignored("chunk after the reply's text ended", now, chunk))
             return
         stamp = self._stamp
@@ -707,6 +758,7 @@ class Conversation:
         fin = chunk.fin
         if fin:
             slot.fin_seen = True
+            self._fin_run = 0  # this avatar ends its replies with fin (rule 10)
             if idx is not None and (slot.fin_idx is None or idx < slot.fin_idx):
                 slot.fin_idx = idx
         owner = slot.owner
@@ -994,20 +1046,19 @@ class Conversation:
                 missing = slot.missing()
             if slot.fin_seen and not missing:
                 slot.text_done_ns = now  # (_text_done(slot, now, "fin", None), inline: every reply ends so)
-            elif slot.audio_end_ns is not None and slot.has_text and not missing:
+            elif slot.audio_end_ns is not None and slot.has_text and not missing and self._ends_without_fin(slot):
                 self._text_done(slot, now, "audio_end", None)
-            elif slot.audio_end_ns is not None and not slot.has_text and slot.owner is not None and slot.owner.echo:
-                self._text_done(slot, now, "audio_end", None)  # rule 3: spoken, not echoed
+            elif slot.audio_end_ns is not None and not slot.has_text and owner is not None and owner.echo:
+                if self.expects_echo:  # rule 10: this avatar echoes, so the text was lost
+                    if self.expect_echo is None:
+                        self._echo_run += 1
+                    self._text_done(slot, now, "audio_end", _NO_ECHO)
+                else:
+                    self._text_done(slot, now, "audio_end", None)  # rule 3: spoken, not echoed
             elif not (slot.audio_start_ns is not None and slot.audio_end_ns is None) and now >= (
                 slot.last_ns + self.quiet_ns
             ):
-                if not slot.has_text:
-                    reason = "no reply text arrived"
-                elif missing:
-                    reason = "missing chunks before timeout"
-                else:
-                    reason = "no fin before timeout"
-                self._text_done(slot, now, "quiet", reason)
+                self._text_done(slot, now, "quiet", self._quiet_reason(slot, missing))
         if slot.text_done_ns is None:
             return
         if owner is not None and owner.until == "reply":
@@ -1020,6 +1071,41 @@ class Conversation:
         if ended or no_audio or cut:
             self._deliver(slot, now, events)
             self._remove(slot)
+
+    def _ends_without_fin(self, slot: _Slot) -> bool:
+        """Whether a reply whose text all arrived, but without ``fin``, is complete at its ``audio_end`` (rule 10).
+
+        Yes when ``fin`` is not expected (rule 2), and when the reply is the echo of exactly what was sent (nothing
+        of it can be missing). Otherwise its last chunks are waited for during the quiet period."""
+        if not self.expects_fin:
+            return True
+        if self.expect_fin is None and _echo_of(slot) == 0:
+            self._fin_run += 1  # the avatar left out fin, and nothing was lost
+            return True
+        return False
+
+    def _quiet_reason(self, slot: _Slot, missing: tuple[int, ...]) -> str:
+        """Why a reply whose quiet period ran out is incomplete; keeps count of what it shows (rule 10)."""
+        if not slot.has_text:
+            return "no reply text arrived"
+        if missing:
+            self._loss_seen()
+            return "missing chunks before timeout"
+        if not self.expects_fin:
+            return "no fin before timeout"
+        echo = _echo_of(slot)
+        if self.expect_fin is None:
+            if echo > 0:
+                self._loss_seen()  # the echo of a mode-1 message, cut short: its tail was lost
+            else:
+                self._fin_run += 1  # lost, or the avatar no longer sends fin: two in a row say which
+        # (A whole echo lacks nothing but fin and its audio_end: the tail is not what went missing.)
+        return "no fin before timeout" if echo == 0 else _LOST_TAIL
+
+    def _loss_seen(self) -> None:
+        """A reply showed that the channel loses chunks: replies without ``fin`` so far are not the avatar's doing."""
+        if 0 < self._fin_run < _UNLEARN:
+            self._fin_run = 0
 
     def _text_done(self, slot: _Slot, now: int, how: str, reason: str | None) -> None:
         slot.text_done_ns = now
@@ -1210,6 +1296,24 @@ class _UserUtterance:
         if len(self.parts) == len(self.order):
             return "".join(self.parts[i] for i in sorted(self.parts))
         return "".join(self.order)
+
+
+def _tristate(name: str, value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValidationError(name, f"got {value!r}", allowed="None (learn it), True or False")
+
+
+def _echo_of(slot: _Slot) -> int:
+    """How a reply's text compares with the mode-1 message it answers: 0 the same words, 1 the first part of them
+    (cut short), -1 neither, or not the reply to a mode-1 message."""
+    owner = slot.owner
+    if owner is None or not owner.echo:
+        return -1
+    got, sent = _words(slot.text()), _words(owner.text)
+    if got == sent:
+        return 0
+    return 1 if sent.startswith(got) else -1
 
 
 def _words(text: str) -> str:

@@ -12,7 +12,7 @@ import functools
 import gc
 import statistics
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -156,29 +156,140 @@ def test_duplicated_or_reordered_chunks_still_give_the_exact_text(
     assert reply.text == text and reply.complete
 
 
-def test_dropped_chunks_give_an_incomplete_reply_not_a_hang(client: AkoolClient, server: sim.SimServer) -> None:
-    server.set_faults("chunk.drop=0.5")
+#: Rule 10's reasons (docs/conversation.md): why a reply whose chunks were dropped is incomplete.
+LOST_TAIL = "no fin, although this avatar ends its replies with fin: its last chunks were probably lost"
+NO_ECHO = "no text arrived, although this avatar echoes say() text: it was probably lost"
+GAP = "missing chunks before timeout"
+
+
+def expected_verdict(truth: dict[str, Any]) -> str | None:
+    """What the client must say of a reply, from what the simulator dropped of it (``None``: complete)."""
+    dropped = {int(f.split(":")[1]) for f in truth["faults"] if f.startswith("drop:")}
+    last = truth["chunks"] - 1
+    if not dropped:
+        return None
+    if len(dropped) == truth["chunks"]:
+        return NO_ECHO  # the avatar spoke, every chunk of the echo was lost
+    if last in dropped and dropped == set(range(min(dropped), last + 1)):
+        return LOST_TAIL  # only a tail was lost: what arrived has no gap, but no fin either
+    return GAP  # a chunk is missing before the last one that arrived
+
+
+def expected_without_fin(truth: dict[str, Any]) -> str | None:
+    """:func:`expected_verdict` for an avatar that never sends fin: a lost tail cannot be told from the end of the
+    reply (complete at ``audio_end``, as the official clients have it); a gap and a lost echo still can."""
+    verdict = expected_verdict(truth)
+    return None if verdict == LOST_TAIL else verdict
+
+
+def expected_verdicts(
+    truths: list[dict[str, Any]], verdict_of: Callable[[dict[str, Any]], str | None] = expected_verdict
+) -> list[str | None]:
+    """``verdict_of`` each reply in a row: after two in a row lost all their text, the avatar looks like one that
+    does not echo (rule 10's unlearning), so a third is complete, not echoed, until text comes back."""
+    verdicts: list[str | None] = []
+    without_text = 0
+    for truth in truths:
+        verdict = verdict_of(truth)
+        if verdict == NO_ECHO:
+            without_text += 1
+            verdict = NO_ECHO if without_text <= 2 else None
+        else:
+            without_text = 0
+        verdicts.append(verdict)
+    return verdicts
+
+
+def test_dropped_chunks_make_exactly_the_replies_that_lost_text_incomplete(
+    client: AkoolClient, server: sim.SimServer
+) -> None:
     session = client.sessions.create(AVATAR, duration=60, mode_type=1)
     client.sessions.wait_until_live(session.id, timeout=10)
     from akool_lab.live import AvatarStream, io_loop
     from akool_lab.transport import select_transport
 
     stream = io_loop().run(AvatarStream.open(select_transport(session), mode=1, fin_timeout=0.3), 10, "open")
+    lossy: list[Any] = []
     with LiveSession(stream) as live:
-        outcomes = []
-        # A reply whose surviving chunks are a prefix (every later one dropped, even all of them) is complete to a
-        # tolerant client (no fin: complete at audio_end; no text at all: not echoed): 5 of 16 drop patterns of a
-        # four-chunk reply. With 12 messages, all of them complete by chance has a probability under 1e-6 (with 4
-        # it was about 1 in 100, and the session id seeds the draws, so that happened in a full run).
-        for i in range(MESSAGES := 12):
+        # A reply that arrives whole shows that this avatar ends its replies with fin and echoes say() text
+        # (rule 10); from then on a reply that lost its tail, or all its text, is incomplete, not complete.
+        assert live.say("A first message, whole.", timeout=10).complete
+        # (The drops restart from the seed whenever the faults are set: set once, they differ reply by reply.)
+        server.set_faults("chunk.drop=0.5")
+        # Until a reply has lost just its tail (what a tolerant client calls complete): 3 of the 16 drop patterns
+        # of a four-chunk reply; 80 tries all miss with p < 1e-7.
+        for i in range(80):
             try:
-                outcomes.append(live.say(f"Alpha {i}. Beta {i}. Gamma {i}. Delta {i}.", timeout=10).complete)
+                lossy.append(live.say(f"Alpha {i}. Beta {i}. Gamma {i}. Delta {i}.", timeout=10))
             except ReplyIncompleteError as exc:
-                outcomes.append(False)
                 assert exc.reply is not None
-    assert False in outcomes
-    done = live.recorder.filter(EventKind.REPLY_DONE)
-    assert len(done) == MESSAGES  # every message is accounted for, marked complete or not
+                lossy.append(exc.reply)
+            if expected_verdict(server.truth(session.id)["messages"][lossy[-1].mid]) == LOST_TAIL:
+                break
+        truth = server.truth(session.id)["messages"]
+        done = {e.mid: e.data for e in live.recorder.filter(EventKind.REPLY_DONE)}
+    expected = expected_verdicts([truth[reply.mid] for reply in lossy])
+    assert [reply.reason for reply in lossy] == expected, [truth[reply.mid]["faults"] for reply in lossy]
+    assert expected[-1] == LOST_TAIL, "no reply lost just its tail in 80 tries"
+    for reply in lossy:
+        assert reply.complete == (reply.reason is None)
+        assert done[reply.mid]["reason"] == reply.reason and done[reply.mid]["complete"] == reply.complete
+        if reply.reason == LOST_TAIL:  # the text that arrived, and no gap in it
+            assert truth[reply.mid]["text"].startswith(reply.text) and reply.missing == () and reply.text
+    client.sessions.close(session.id)
+
+
+@pytest.mark.parametrize("dialect", ["no-fin", "no-echo"])
+def test_an_avatar_without_fin_or_echo_is_never_held_to_them_on_a_lossy_channel(
+    client: AkoolClient, server: sim.SimServer, dialect: str
+) -> None:
+    session = client.sessions.create(AVATAR, duration=60, mode_type=1)
+    client.sessions.wait_until_live(session.id, timeout=10)
+    server.set_dialect(dialect, session_id=session.id)
+    from akool_lab.live import AvatarStream, io_loop
+    from akool_lab.transport import select_transport
+
+    stream = io_loop().run(AvatarStream.open(select_transport(session), mode=1, fin_timeout=0.3), 10, "open")
+    replies: list[Any] = []
+    with LiveSession(stream) as live:
+        assert live.say("A first message, whole.", timeout=10).complete
+        server.set_faults("chunk.drop=0.5")
+        for i in range(12):
+            try:
+                replies.append(live.say(f"Alpha {i}. Beta {i}. Gamma {i}. Delta {i}.", timeout=10))
+            except ReplyIncompleteError as exc:
+                assert exc.reply is not None
+                replies.append(exc.reply)
+        truth = server.truth(session.id)["messages"]
+    reasons = [reply.reason for reply in replies]
+    assert LOST_TAIL not in reasons
+    if dialect == "no-echo":  # no text at all, dropped or not: every reply completes on its audio events
+        assert all(reply.complete and not reply.echoed for reply in replies), reasons
+    else:
+        assert reasons == expected_verdicts([truth[r.mid] for r in replies], expected_without_fin), [
+            truth[r.mid]["faults"] for r in replies
+        ]
+    client.sessions.close(session.id)
+
+
+@pytest.mark.parametrize("expect_fin", [True, False])
+def test_expect_fin_given_to_the_stream_decides_a_reply_without_fin_from_the_first(
+    client: AkoolClient, server: sim.SimServer, expect_fin: bool
+) -> None:
+    server.set_faults("chunk.nofin=1")
+    session = client.sessions.create(AVATAR, duration=60, mode_type=1)
+    client.sessions.wait_until_live(session.id, timeout=10)
+    from akool_lab.live import AvatarStream, io_loop
+    from akool_lab.transport import select_transport
+
+    opened = AvatarStream.open(select_transport(session), mode=1, fin_timeout=0.3, expect_fin=expect_fin)
+    with LiveSession(io_loop().run(opened, 10, "open")) as live:
+        if expect_fin:  # required from the first reply, nothing learned: no fin is a lost tail, whatever the text
+            with pytest.raises(ReplyIncompleteError, match="no fin") as raised:
+                live.say("No fin for this one, either.", timeout=10)
+            assert getattr(raised.value.reply, "text", None) == "No fin for this one, either."
+        else:
+            assert live.say("No fin for this one, either.", timeout=10).completed_on == "audio_end"
     client.sessions.close(session.id)
 
 

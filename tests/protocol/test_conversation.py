@@ -616,3 +616,230 @@ def test_bad_arguments_raise_validation_errors() -> None:
     conv.add_message("m", "t", chunks=1, now=0, timeout_ns=1)
     with pytest.raises(ValidationError, match="already in use"):
         conv.command_sent("m", "interrupt", 0, 1)
+
+
+# --- rule 10: what this avatar sends, learned -----------------------------------------------------------------
+
+LOST_TAIL = "no fin, although this avatar ends its replies with fin: its last chunks were probably lost"
+NO_ECHO = "no text arrived, although this avatar echoes say() text: it was probably lost"
+
+
+def answer(s: Script, at_ms: int, mid: str, *pieces: str, fin: bool) -> None:
+    """A reply of ``pieces`` (with idx), fin on the last one when ``fin``, spoken right after."""
+    for i, piece in enumerate(pieces):
+        s.feed(at_ms, chat(mid, piece, i, fin and i == len(pieces) - 1))
+    s.feed(at_ms + 1, ev("audio_start"))
+    s.feed(at_ms + 2, ev("audio_end"))
+
+
+def test_once_the_avatar_has_ended_a_reply_with_fin_a_reply_without_fin_lost_its_tail() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    send(conv, "m1", "First?", 0)
+    answer(s, 10, "r1", "One ", "two.", fin=True)
+    assert conv.expects_fin
+    send(conv, "m2", "Second?", 100)
+    answer(s, 110, "r2", "Three ", "four ", fin=False)  # the last chunk ("five.", with fin) was lost
+    assert "m2" not in s.replies()  # its tail may still come: the quiet period runs from its audio_end
+    assert conv.next_deadline() == 312 * MS
+    reply = ended(s.expire(312))[0]
+    assert (reply.owner, reply.complete, reply.reason) == ("m2", False, LOST_TAIL)
+    assert reply.text == "Three four " and reply.text_end == "quiet" and reply.missing == () and reply.final_ns is None
+
+
+def test_a_tail_that_comes_after_audio_end_still_completes_the_reply() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    send(conv, "m1", "First?", 0)
+    answer(s, 10, "r1", "One.", fin=True)
+    send(conv, "m2", "Second?", 100)
+    answer(s, 110, "r2", "Three ", fin=False)
+    s.feed(150, chat("r2", "four.", 1, True))
+    reply = s.replies()["m2"]
+    assert reply.complete and reply.text == "Three four." and reply.text_end == "fin"
+
+
+def test_an_avatar_that_never_sends_fin_completes_every_reply_at_its_audio_end() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    for i in range(4):
+        send(conv, f"m{i}", f"Question {i}?", 100 * i)
+        answer(s, 100 * i + 10, f"r{i}", "An ", "answer.", fin=False)
+    assert all(r.complete and r.text_end == "audio_end" for r in s.replies().values()) and len(s.replies()) == 4
+    assert not conv.expects_fin
+
+
+def test_once_say_text_has_come_back_a_say_reply_without_any_text_lost_it() -> None:
+    conv = Conversation()
+    s = Script(conv)
+    send(conv, "m1", "Say this.", 0, echo=True)
+    answer(s, 10, "r1", "Say this.", fin=True)
+    assert conv.expects_echo
+    send(conv, "m2", "And this.", 100, echo=True)
+    s.feed(110, ev("audio_start"), ev("audio_end"))  # spoken, but every chunk of its text was lost
+    reply = s.replies()["m2"]
+    assert (reply.complete, reply.reason, reply.text, reply.text_end) == (False, NO_ECHO, "", "audio_end")
+
+
+def test_two_replies_in_a_row_without_fin_and_no_sign_of_loss_unlearn_it_and_fin_teaches_it_again() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    send(conv, "m0", "q0", 0)
+    answer(s, 10, "r0", "a0", fin=True)
+    for i in (1, 2, 3):  # the avatar changed its ways (or the last chunks of two replies in a row were lost)
+        send(conv, f"m{i}", f"q{i}", 1000 * i)
+        answer(s, 1000 * i + 10, f"r{i}", "no ", "fin", fin=False)
+        s.expire(1000 * i + 500)
+    replies = s.replies()
+    assert [replies[f"m{i}"].reason for i in (1, 2, 3)] == [LOST_TAIL, LOST_TAIL, None]
+    assert replies["m3"].text_end == "audio_end" and not conv.expects_fin
+    send(conv, "m4", "q4", 4000)
+    answer(s, 4010, "r4", "a4", fin=True)  # it sends fin again: a reply without it lost its tail again
+    send(conv, "m5", "q5", 5000)
+    answer(s, 5010, "r5", "no ", "fin", fin=False)
+    s.expire(5500)
+    assert conv.expects_fin and s.replies()["m5"].reason == LOST_TAIL
+
+
+def test_a_sign_of_loss_in_between_keeps_fin_expected() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    send(conv, "m0", "q0", 0)
+    answer(s, 10, "r0", "a0", fin=True)
+    send(conv, "m1", "q1", 1000)
+    answer(s, 1010, "r1", "no ", "fin", fin=False)
+    s.expire(1500)
+    send(conv, "m2", "q2", 2000)
+    s.feed(2010, chat("r2", "a", 0), chat("r2", "c", 2))  # chunk 1 was lost: the channel loses chunks
+    s.feed(2011, ev("audio_start"), ev("audio_end"))
+    s.expire(2500)
+    send(conv, "m3", "q3", 3000)
+    answer(s, 3010, "r3", "no ", "fin", fin=False)
+    s.expire(3500)
+    replies = s.replies()
+    assert replies["m2"].missing == (1,) and replies["m2"].reason == "missing chunks before timeout"
+    assert replies["m3"].reason == LOST_TAIL and conv.expects_fin  # one without fin since the loss, not two
+
+
+def test_a_say_reply_that_echoes_the_whole_text_without_fin_is_complete() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    send(conv, "m0", "q0", 0)
+    answer(s, 10, "r0", "a0", fin=True)
+    send(conv, "m1", "Hello there, friend.", 100, echo=True)
+    answer(s, 110, "r1", "Hello ", "there, ", "friend.", fin=False)
+    reply = s.replies()["m1"]  # nothing of it can be missing: complete at its audio_end, at once
+    assert reply.complete and reply.text_end == "audio_end" and reply.text == "Hello there, friend."
+
+
+def test_say_replies_cut_short_are_lost_tails_and_never_unlearn_fin() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    send(conv, "m0", "q0", 0)
+    answer(s, 10, "r0", "a0", fin=True)
+    for i in (1, 2, 3):
+        send(conv, f"m{i}", f"Alpha {i}. Beta {i}. Gamma {i}.", 1000 * i, echo=True)
+        answer(s, 1000 * i + 10, f"r{i}", f"Alpha {i}. ", "Bet", fin=False)  # the rest was lost
+        s.expire(1000 * i + 500)
+    assert [s.replies()[f"m{i}"].reason for i in (1, 2, 3)] == [LOST_TAIL] * 3 and conv.expects_fin
+
+
+def test_two_say_replies_in_a_row_without_text_unlearn_the_echo_and_an_echo_teaches_it_again() -> None:
+    conv = Conversation()
+    s = Script(conv)
+    send(conv, "m0", "Echo me.", 0, echo=True)
+    answer(s, 10, "r0", "Echo me.", fin=True)
+    for i in (1, 2, 3):
+        send(conv, f"m{i}", f"Say {i}.", 100 * i, echo=True)
+        s.feed(100 * i + 10, ev("audio_start"), ev("audio_end"))
+    replies = s.replies()
+    assert [replies[f"m{i}"].reason for i in (1, 2, 3)] == [NO_ECHO, NO_ECHO, None]
+    assert not replies["m3"].echoed and replies["m3"].text == "Say 3." and not conv.expects_echo
+    send(conv, "m4", "Echo again.", 400, echo=True)
+    answer(s, 410, "r4", "Echo again.", fin=True)
+    send(conv, "m5", "Say 5.", 500, echo=True)
+    s.feed(510, ev("audio_start"), ev("audio_end"))
+    assert conv.expects_echo and s.replies()["m5"].reason == NO_ECHO
+
+
+def test_expect_fin_true_requires_fin_from_the_first_reply_and_false_never_looks_for_it() -> None:
+    strict = Conversation(quiet_ns=200 * MS, expect_fin=True)
+    s = Script(strict)
+    send(strict, "m1", "Hello there.", 0, echo=True)
+    answer(s, 10, "r1", "Hello ", "there.", fin=False)
+    s.expire(500)
+    assert s.replies()["m1"].reason == "no fin before timeout"  # the whole echo: only fin is missing
+    for i in (2, 3, 4):
+        send(strict, f"m{i}", f"q{i}", 1000 * i)
+        answer(s, 1000 * i + 10, f"r{i}", "no ", "fin", fin=False)
+        s.expire(1000 * i + 500)
+    assert [s.replies()[f"m{i}"].reason for i in (2, 3, 4)] == [LOST_TAIL] * 3 and strict.expects_fin
+    tolerant = Conversation(quiet_ns=200 * MS, expect_fin=False)
+    t = Script(tolerant)
+    send(tolerant, "m1", "q1", 0)
+    answer(t, 10, "r1", "a1", fin=True)
+    send(tolerant, "m2", "q2", 100)
+    answer(t, 110, "r2", "no ", "fin", fin=False)
+    assert t.replies()["m2"].complete and t.replies()["m2"].text_end == "audio_end" and not tolerant.expects_fin
+
+
+def test_expect_echo_true_requires_the_text_and_false_never_looks_for_it() -> None:
+    strict = Conversation(expect_echo=True)
+    s = Script(strict)
+    send(strict, "m1", "Say this.", 0, echo=True)
+    s.feed(10, ev("audio_start"), ev("audio_end"))
+    assert s.replies()["m1"].reason == NO_ECHO
+    tolerant = Conversation(expect_echo=False)
+    t = Script(tolerant)
+    send(tolerant, "m1", "Echo me.", 0, echo=True)
+    answer(t, 10, "r1", "Echo me.", fin=True)
+    send(tolerant, "m2", "Say this.", 100, echo=True)
+    t.feed(110, ev("audio_start"), ev("audio_end"))
+    assert t.replies()["m2"].complete and not t.replies()["m2"].echoed
+
+
+@pytest.mark.parametrize("option", ["expect_fin", "expect_echo"])
+def test_expectations_are_none_true_or_false(option: str) -> None:
+    with pytest.raises(ValidationError, match=option):
+        Conversation(**{option: "yes"})  # type: ignore[arg-type]
+
+
+def test_a_greeting_with_fin_teaches_it_and_an_unsolicited_reply_is_held_to_it() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    answer(s, 5, "g", "Welcome!", fin=True)  # a greeting at join: the same avatar, over the same channel
+    s.feed(100, chat("u1", "what time is it", 0, True, sender="user"))
+    answer(s, 110, "a1", "It is ", "no", fin=False)  # the answer to the user, its tail lost
+    send(conv, "m1", "q1", 200)
+    answer(s, 210, "r1", "An ", "answer", fin=False)
+    s.expire(1000)
+    unsolicited = [r for r in ended(s.events) if r.owner is None]
+    assert [(r.reply_mid, r.reason) for r in unsolicited] == [("g", None), ("a1", LOST_TAIL)]
+    assert s.replies()["m1"].reason == LOST_TAIL
+
+
+def test_user_speech_with_fin_teaches_nothing_about_the_avatars_replies() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    s.feed(10, chat("u1", "hello", 0, True, sender="user"))  # the speech recognizer's transcript, not the avatar
+    answer(s, 20, "a1", "I heard ", "you", fin=False)
+    send(conv, "m1", "q1", 100)
+    answer(s, 110, "r1", "An ", "answer.", fin=False)
+    assert not conv.expects_fin
+    assert [(r.owner, r.complete, r.text_end) for r in ended(s.events)] == [
+        (None, True, "audio_end"),
+        ("m1", True, "audio_end"),
+    ]
+
+
+def test_a_fin_too_late_for_its_reply_still_shows_that_the_avatar_sends_fin() -> None:
+    conv = Conversation(quiet_ns=200 * MS)
+    s = Script(conv)
+    send(conv, "m1", "q1", 0)
+    answer(s, 10, "r1", "One ", fin=False)  # nothing learned yet: complete at its audio_end...
+    late = s.feed(20, chat("r1", "two.", 1, True))  # ...and then its last chunk, with fin, came after all
+    assert isinstance(late[0], Ignored) and s.replies()["m1"].complete and conv.expects_fin
+    send(conv, "m2", "q2", 100)
+    answer(s, 110, "r2", "Three ", fin=False)
+    s.expire(500)
+    assert s.replies()["m2"].reason == LOST_TAIL

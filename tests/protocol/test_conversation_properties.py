@@ -9,6 +9,7 @@ right one.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,10 +76,17 @@ def _event(name: str, mid: str | None) -> bytes:
 
 
 @st.composite
-def conversations(draw: st.DrawFn, *, faults: bool, lossy: bool) -> dict[str, Any]:
-    """A script: messages sent (with times), the avatar's frames (with times), and who answers what."""
-    d = draw(dialects)
-    if lossy:
+def conversations(
+    draw: st.DrawFn, *, faults: bool, lossy: bool, tails: bool = False, dialect: st.SearchStrategy[Dialect] = dialects
+) -> dict[str, Any]:
+    """A script: messages sent (with times), the avatar's frames (with times), and who answers what.
+
+    With ``tails``, some replies to sent messages lose their last chunks (their tail, with ``fin``) or, for a
+    mode-1 message, every chunk of their text; never two in a row (the count at which the avatar is taken to
+    have stopped sending them: rule 10). ``cut`` says which, and ``taught`` what the replies before it showed.
+    """
+    d = draw(dialect)
+    if lossy or tails:
         d = Dialect(**{**d.__dict__, "reuse_mid": True})
     n = draw(st.integers(1, 4))
     causes: list[tuple[str, str, int]] = []  # (kind, id, time ms)
@@ -106,6 +114,10 @@ def conversations(draw: st.DrawFn, *, faults: bool, lossy: bool) -> dict[str, An
     expected: dict[str, str] = {}  # message mid -> reply mid
     clock = 1
     replies: list[tuple[str, str, int]] = []  # (reply mid, cause kind, first chunk time)
+    cut: dict[str, str] = {}  # message mid -> "tail" or "all"
+    taught: dict[str, tuple[bool, bool]] = {}  # message mid -> (a reply ended with fin, a say() reply had text)
+    fin_seen = echo_seen = False  # ...before the reply being built
+    fin_kept = echo_kept = True  # the last reply with text kept its fin; the last say() reply kept its text
     if d.greeting:
         replies.append(("greet", "greeting", 1))
     for kind, ident, at in causes:
@@ -127,11 +139,31 @@ def conversations(draw: st.DrawFn, *, faults: bool, lossy: bool) -> dict[str, An
             )
         pieces = [text[i : i + 7] for i in range(0, len(text), 7)]
         send_text = not (kind == "msg" and not d.echo and _message(messages, expected, rmid)["echo"])
+        kept = len(pieces)
+        say = kind == "msg" and _message(messages, expected, rmid)["echo"]
+        if kind == "msg":
+            owner = _message(messages, expected, rmid)["mid"]
+            taught[owner] = (fin_seen, echo_seen)
+            # A tail with a word in it (a lost "." leaves the whole echo of what was sent, which is complete).
+            tail = [n for n in range(1, len(pieces)) if re.search(r"\w", "".join(pieces[n:]))]
+            loss = draw(st.sampled_from(["none", "none", "tail", "all"])) if tails and send_text else "none"
+            if loss == "tail" and fin_kept and tail:
+                kept = draw(st.sampled_from(tail))
+                cut[owner] = "tail"
+            elif loss == "all" and say and d.audio and echo_kept:
+                kept = 0
+                cut[owner] = "all"
+        if send_text and kept:
+            fin_seen = fin_seen or (d.fin and kept == len(pieces))
+            fin_kept = kept == len(pieces)
+        if say and send_text:
+            echo_seen = echo_seen or kept > 0
+            echo_kept = kept > 0
         when = start
         if send_text:
-            for i, piece in enumerate(pieces):
+            for i, piece in enumerate(pieces[:kept]):
                 chunk = _chat(rmid, piece, i, i == len(pieces) - 1, d)
-                frames.append(Frame(when, chunk, number, "chunk", kind == "msg", i == len(pieces) - 1))
+                frames.append(Frame(when, chunk, number, "chunk", kind == "msg", i == kept - 1))
                 when += draw(st.integers(0, 3))
         if d.audio:
             emid = rmid if d.event_mid else None
@@ -143,7 +175,7 @@ def conversations(draw: st.DrawFn, *, faults: bool, lossy: bool) -> dict[str, An
     if faults:
         frames = draw(_apply_faults(frames, d, lossy))
     frames.sort(key=lambda f: f.at)
-    return {"dialect": d, "messages": messages, "frames": frames, "expected": expected}
+    return {"dialect": d, "messages": messages, "frames": frames, "expected": expected, "cut": cut, "taught": taught}
 
 
 def ident_of(rmid: str, causes: list[tuple[str, str, int]], number: int, d: Dialect) -> str:
@@ -161,8 +193,8 @@ def _apply_faults(draw: st.DrawFn, frames: list[Frame], d: Dialect, lossy: bool)
     for frame in frames:
         # Frames of replies to sent messages get lost. (A greeting or an answer to the user whose first chunks were
         # lost is indistinguishable from a reply to a message sent before what remains of it arrived.)
-        # The last chunk and the audio events of each reply survive: with none at all, nothing could tell that the
-        # reply was there.
+        # The last chunk sent and the audio events of each reply survive: with none at all, nothing could tell
+        # that the reply was there. (Only ``tails`` loses a reply's last chunks, or all of its text.)
         if lossy and frame.solicited and frame.kind == "chunk" and not frame.last and draw(st.integers(0, 9)) == 0:
             continue
         out.append(frame)
@@ -299,10 +331,44 @@ def _encodable(message: Any) -> bool:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(conversations(faults=True, lossy=True), garbage)
+@given(conversations(faults=True, lossy=True, tails=True), garbage)
 def test_garbage_of_any_kind_never_raises_and_every_message_still_ends(
     script: dict[str, Any], extra: list[tuple[int, bytes]]
 ) -> None:
     ended = _ended(run(script, extra))
     assert sorted(ended) == sorted(m["mid"] for m in script["messages"])
     assert all(len(replies) == 1 for replies in ended.values())
+
+
+# --- rule 10: what the avatar sends, learned ---------------------------------------------------------------------
+
+LOST_TAIL = "no fin, although this avatar ends its replies with fin: its last chunks were probably lost"
+NO_ECHO = "no text arrived, although this avatar echoes say() text: it was probably lost"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conversations(faults=True, lossy=True, tails=True, dialect=dialects.filter(lambda d: d.fin)))
+def test_once_a_reply_ended_with_fin_no_reply_that_lost_its_tail_is_complete(script: dict[str, Any]) -> None:
+    ended = _ended(run(script))
+    assert sorted(ended) == sorted(m["mid"] for m in script["messages"])
+    for mid, replies in ended.items():
+        assert len(replies) == 1
+        reply = replies[0]
+        if reply.reply_mid is not None:
+            assert reply.reply_mid == mid  # never misattributed
+        fin_taught, echo_taught = script["taught"][mid]
+        lost = script["cut"].get(mid)
+        if (lost == "tail" and fin_taught) or (lost == "all" and echo_taught):
+            assert not reply.complete and reply.reason, (reply, _describe(script))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conversations(faults=True, lossy=True, tails=True, dialect=dialects.filter(lambda d: not d.fin or not d.echo)))
+def test_an_avatar_that_never_sends_fin_or_echo_is_never_held_to_it(script: dict[str, Any]) -> None:
+    d: Dialect = script["dialect"]
+    for replies in _ended(run(script)).values():
+        reason = replies[0].reason
+        if not d.fin:
+            assert reason != LOST_TAIL, _describe(script)  # as tolerant as the official clients: never for fin
+        if not d.echo:
+            assert reason != NO_ECHO, _describe(script)
