@@ -200,33 +200,53 @@ def expected_verdicts(
     return verdicts
 
 
-def test_dropped_chunks_make_exactly_the_replies_that_lost_text_incomplete(
-    client: AkoolClient, server: sim.SimServer
-) -> None:
-    session = client.sessions.create(AVATAR, duration=60, mode_type=1)
-    client.sessions.wait_until_live(session.id, timeout=10)
+@contextlib.contextmanager
+def lossy_live(client: AkoolClient, server: sim.SimServer, *, dialect: str | None = None) -> Iterator[LiveSession]:
+    """A live mode-1 session (fin timeout 0.3 s) whose first reply arrived whole, so that the stream has learned what
+    this avatar sends (rule 10), and whose later replies lose chunks (``chunk.drop=0.5``); closed afterwards."""
     from akool_lab.live import AvatarStream, io_loop
     from akool_lab.transport import select_transport
 
-    stream = io_loop().run(AvatarStream.open(select_transport(session), mode=1, fin_timeout=0.3), 10, "open")
+    session = client.sessions.create(AVATAR, duration=60, mode_type=1)
+    try:
+        client.sessions.wait_until_live(session.id, timeout=10)
+        if dialect is not None:
+            server.set_dialect(dialect, session_id=session.id)
+        opened = AvatarStream.open(select_transport(session), session_id=session.id, mode=1, fin_timeout=0.3)
+        with LiveSession(io_loop().run(opened, 10, "open")) as live:
+            assert live.say("A first message, whole.", timeout=10).complete
+            # (The drops restart from the seed whenever the faults are set: set once, they differ reply by reply.)
+            server.set_faults("chunk.drop=0.5")
+            yield live
+    finally:
+        client.sessions.close(session.id)
+
+
+def say_either(live: LiveSession, text: str) -> Any:
+    """The reply to ``text``, complete or not (an incomplete one comes with its error)."""
+    try:
+        return live.say(text, timeout=10)
+    except ReplyIncompleteError as exc:
+        assert exc.reply is not None
+        return exc.reply
+
+
+def test_dropped_chunks_make_exactly_the_replies_that_lost_text_incomplete(
+    client: AkoolClient, server: sim.SimServer
+) -> None:
     lossy: list[Any] = []
-    with LiveSession(stream) as live:
-        # A reply that arrives whole shows that this avatar ends its replies with fin and echoes say() text
-        # (rule 10); from then on a reply that lost its tail, or all its text, is incomplete, not complete.
-        assert live.say("A first message, whole.", timeout=10).complete
-        # (The drops restart from the seed whenever the faults are set: set once, they differ reply by reply.)
-        server.set_faults("chunk.drop=0.5")
+    # The first reply, whole, shows that this avatar ends its replies with fin and echoes say() text (rule 10);
+    # from then on a reply that lost its tail, or all its text, is incomplete, not complete.
+    with lossy_live(client, server) as live:
+        sid = live.session_id
+        assert sid is not None
         # Until a reply has lost just its tail (what a tolerant client calls complete): 3 of the 16 drop patterns
         # of a four-chunk reply; 80 tries all miss with p < 1e-7.
         for i in range(80):
-            try:
-                lossy.append(live.say(f"Alpha {i}. Beta {i}. Gamma {i}. Delta {i}.", timeout=10))
-            except ReplyIncompleteError as exc:
-                assert exc.reply is not None
-                lossy.append(exc.reply)
-            if expected_verdict(server.truth(session.id)["messages"][lossy[-1].mid]) == LOST_TAIL:
+            lossy.append(say_either(live, f"Alpha {i}. Beta {i}. Gamma {i}. Delta {i}."))
+            if expected_verdict(server.truth(sid)["messages"][lossy[-1].mid]) == LOST_TAIL:
                 break
-        truth = server.truth(session.id)["messages"]
+        truth = server.truth(sid)["messages"]
         done = {e.mid: e.data for e in live.recorder.filter(EventKind.REPLY_DONE)}
     expected = expected_verdicts([truth[reply.mid] for reply in lossy])
     assert [reply.reason for reply in lossy] == expected, [truth[reply.mid]["faults"] for reply in lossy]
@@ -236,31 +256,16 @@ def test_dropped_chunks_make_exactly_the_replies_that_lost_text_incomplete(
         assert done[reply.mid]["reason"] == reply.reason and done[reply.mid]["complete"] == reply.complete
         if reply.reason == LOST_TAIL:  # the text that arrived, and no gap in it
             assert truth[reply.mid]["text"].startswith(reply.text) and reply.missing == () and reply.text
-    client.sessions.close(session.id)
 
 
 @pytest.mark.parametrize("dialect", ["no-fin", "no-echo"])
 def test_an_avatar_without_fin_or_echo_is_never_held_to_them_on_a_lossy_channel(
     client: AkoolClient, server: sim.SimServer, dialect: str
 ) -> None:
-    session = client.sessions.create(AVATAR, duration=60, mode_type=1)
-    client.sessions.wait_until_live(session.id, timeout=10)
-    server.set_dialect(dialect, session_id=session.id)
-    from akool_lab.live import AvatarStream, io_loop
-    from akool_lab.transport import select_transport
-
-    stream = io_loop().run(AvatarStream.open(select_transport(session), mode=1, fin_timeout=0.3), 10, "open")
-    replies: list[Any] = []
-    with LiveSession(stream) as live:
-        assert live.say("A first message, whole.", timeout=10).complete
-        server.set_faults("chunk.drop=0.5")
-        for i in range(12):
-            try:
-                replies.append(live.say(f"Alpha {i}. Beta {i}. Gamma {i}. Delta {i}.", timeout=10))
-            except ReplyIncompleteError as exc:
-                assert exc.reply is not None
-                replies.append(exc.reply)
-        truth = server.truth(session.id)["messages"]
+    with lossy_live(client, server, dialect=dialect) as live:
+        replies = [say_either(live, f"Alpha {i}. Beta {i}. Gamma {i}. Delta {i}.") for i in range(12)]
+        assert live.session_id is not None
+        truth = server.truth(live.session_id)["messages"]
     reasons = [reply.reason for reply in replies]
     assert LOST_TAIL not in reasons
     if dialect == "no-echo":  # no text at all, dropped or not: every reply completes on its audio events
@@ -269,7 +274,6 @@ def test_an_avatar_without_fin_or_echo_is_never_held_to_them_on_a_lossy_channel(
         assert reasons == expected_verdicts([truth[r.mid] for r in replies], expected_without_fin), [
             truth[r.mid]["faults"] for r in replies
         ]
-    client.sessions.close(session.id)
 
 
 @pytest.mark.parametrize("expect_fin", [True, False])
