@@ -74,6 +74,8 @@ class AsyncAkoolClient(
         close_session: bool = True,
         reconnect: bool = False,
         timeout: float = 15.0,
+        expect_fin: bool | None = None,
+        expect_echo: bool | None = None,
     ) -> AvatarStream:
         """Open the live data channel of ``session`` (a :class:`Session` or its id): an
         :class:`~akool_lab.live.AvatarStream` to ``await say(...)``, ``ask``, ``set_params``, ``interrupt``...
@@ -91,6 +93,8 @@ class AsyncAkoolClient(
             close_session=close_session,
             reconnect=reconnect,
             timeout=timeout,
+            expect_fin=expect_fin,
+            expect_echo=expect_echo,
         )
 
     async def close_all(self) -> list[str]:

@@ -73,13 +73,19 @@ class AkoolClient(ClientCore[httpx.Client, httpx.BaseTransport, Callable[[float]
         close_session: bool = True,
         reconnect: bool = False,
         timeout: float = 15.0,
+        expect_fin: bool | None = None,
+        expect_echo: bool | None = None,
     ) -> LiveSession:
         """Open the live data channel of ``session`` (a :class:`Session` or its id): a blocking
         :class:`~akool_lab.live.LiveSession` to ``say``, ``ask``, ``set_params``, ``interrupt``...
 
         The transport is picked from the credentials (the simulator's WebSocket, or LiveKit) unless given (the
         stage widget's browser transport for Agora/TRTC). ``mode`` is the avatar's mode if known (1 or 2). With
-        ``close_session`` (default) closing the live session also closes the AKool session.
+        ``close_session`` (default) closing the live session also closes the AKool session. ``expect_fin`` and
+        ``expect_echo`` say whether the avatar ends its replies with ``fin`` and sends ``say()`` text back:
+        ``None`` (default) learns it from the avatar's replies, so that a reply that lost its last chunks is
+        incomplete rather than complete; ``False`` never expects it, as AKool's own clients; ``True`` always does
+        (docs/conversation.md, rule 10).
 
         This is a thin call to :func:`akool_lab.live.connect_sync`, which does the work: the live layer sits below
         the REST layer and needs nothing of it but ``sessions.get``/``sessions.close`` (it never imports
@@ -98,6 +104,8 @@ class AkoolClient(ClientCore[httpx.Client, httpx.BaseTransport, Callable[[float]
             close_session=close_session,
             reconnect=reconnect,
             timeout=timeout,
+            expect_fin=expect_fin,
+            expect_echo=expect_echo,
         )
 
     def close_all(self) -> list[str]:

@@ -72,6 +72,8 @@ def _open(
     close_session: bool,
     reconnect: bool,
     timeout: float,
+    expect_fin: bool | None,
+    expect_echo: bool | None,
 ) -> Coroutine[Any, Any, AvatarStream]:
     """The coroutine (to run on the I/O loop) that opens the stream; ``close``/``get`` reach the REST client from
     the I/O loop, whichever kind of client it is."""
@@ -94,6 +96,8 @@ def _open(
         closer=closer if close_session else None,
         reconnect=rejoin if reconnect and transport is None else None,
         connect_timeout=timeout,
+        expect_fin=expect_fin,
+        expect_echo=expect_echo,
     )
 
 
@@ -106,11 +110,14 @@ async def connect_async(
     close_session: bool = True,
     reconnect: bool = False,
     timeout: float = 15.0,
+    expect_fin: bool | None = None,
+    expect_echo: bool | None = None,
 ) -> AvatarStream:
     """Connect to ``session`` (a :class:`Session` or its id) and return the open :class:`AvatarStream`.
 
     With ``close_session`` (default) closing the stream also closes the AKool session. With ``reconnect`` a
-    dropped connection is re-joined while the session is live.
+    dropped connection is re-joined while the session is live. ``expect_fin``/``expect_echo``: what the avatar
+    is expected to send (``None`` learns it; see :class:`AvatarStream` and docs/conversation.md, rule 10).
     """
     if isinstance(session, str):
         session = await client.sessions.get(session)
@@ -132,6 +139,8 @@ async def connect_async(
             close_session=close_session,
             reconnect=reconnect,
             timeout=timeout,
+            expect_fin=expect_fin,
+            expect_echo=expect_echo,
         )
     )
 
@@ -145,6 +154,8 @@ def connect_sync(
     close_session: bool = True,
     reconnect: bool = False,
     timeout: float = 15.0,
+    expect_fin: bool | None = None,
+    expect_echo: bool | None = None,
 ) -> LiveSession:
     """The blocking form of :func:`connect_async`, for a sync :class:`AkoolClient`; returns a :class:`LiveSession`."""
     if isinstance(session, str):
@@ -166,6 +177,8 @@ def connect_sync(
             close_session=close_session,
             reconnect=reconnect,
             timeout=timeout,
+            expect_fin=expect_fin,
+            expect_echo=expect_echo,
         ),
         timeout + 5.0,
         f"connecting to session {session.id}",

@@ -87,7 +87,10 @@ class AvatarStream:
     ...     ack = await live.set_params(lang="fr", vparams={"speed": 1.1})
 
     Which reply belongs to which message, and when a reply is complete, follows the rules of
-    ``docs/conversation.md`` (as tolerant as AKool's official clients).
+    ``docs/conversation.md`` (as tolerant as AKool's official clients). Once this avatar has shown that it ends its
+    replies with ``fin`` (or echoes ``say()`` text), a reply without it is taken as one whose last chunks were
+    lost, and is incomplete (rule 10); ``expect_fin``/``expect_echo`` (here, in :meth:`open` and in
+    ``client.connect``) set that instead of learning it: ``False`` never expects them, ``True`` always does.
 
     Attributes:
         session_id: the AKool session id (``None`` when unknown).

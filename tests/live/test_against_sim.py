@@ -297,6 +297,41 @@ def test_expect_fin_given_to_the_stream_decides_a_reply_without_fin_from_the_fir
     client.sessions.close(session.id)
 
 
+def test_client_connect_hands_expect_fin_to_the_stream(client: AkoolClient, server: sim.SimServer) -> None:
+    # Mode 2: an answer is never the echo of the question, so a reply without fin is complete at its audio_end only
+    # because fin is not expected. Were expect_fin=False lost on the way, the first answer would teach fin, and the
+    # second would be incomplete after the 5 s fin timeout.
+    with open_live(client, mode=2, expect_fin=False) as live:
+        assert live.ask("What is the capital of France?", timeout=10).completed_on == "fin"
+        server.set_faults("chunk.nofin=1")
+        assert live.ask("And of Italy?", timeout=10).completed_on == "audio_end"
+
+
+def test_client_connect_refuses_an_expectation_that_is_not_a_bool_naming_it(client: AkoolClient) -> None:
+    from akool_lab.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="expect_echo"):
+        open_live(client, expect_echo="yes")
+
+
+def test_the_async_client_connect_hands_expect_fin_to_the_stream(server: sim.SimServer) -> None:
+    async def main() -> list[str | None]:
+        async with AsyncAkoolClient(server.api_key, base_url=server.base_url) as client:
+            session = await client.sessions.create(AVATAR, duration=60, mode_type=2)
+            await client.sessions.wait_until_live(session.id, timeout=10)
+            async with await client.connect(session, mode=2, expect_fin=False) as live:
+                first = await live.ask("What is the capital of France?", timeout=10)
+                server.set_faults("chunk.nofin=1")
+                second = await live.ask("And of Italy?", timeout=10)
+        return [first.completed_on, second.completed_on]
+
+    server.set_faults(None)
+    try:
+        assert asyncio.run(main()) == ["fin", "audio_end"]
+    finally:
+        server.set_faults(None)
+
+
 def test_a_reply_without_fin_is_complete_at_its_audio_end(client: AkoolClient, server: sim.SimServer) -> None:
     # The official clients never look at fin: a reply whose text all arrived is complete when the avatar has
     # finished speaking it (docs/conversation.md, rule 2).
