@@ -38,8 +38,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, ViewportSize, sync_playwright
 
-from benchmarks.bench_media import MEDIA_ARGS
-from tests.browser.harness import CHROMIUM_ARGS, OUTPUT_DIR, JupyterServer, screenshot, start_jupyter_server
+from tests.browser.harness import (
+    CHROMIUM_ARGS,
+    OUTPUT_DIR,
+    JupyterServer,
+    launch_media_chromium,
+    media_context_page,
+    screenshot,
+    start_jupyter_server,
+)
 
 #: Browser-wide defaults: big enough for a notebook with an avatar stage next to controls.
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
@@ -123,7 +130,7 @@ def browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browse
 @pytest.fixture(scope="module")
 def media_browser(playwright: Playwright, chromium_executable: str) -> Iterator[Browser]:
     """Chromium with autoplay allowed and fake capture devices (the stage's media flags), one per test module."""
-    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=list(MEDIA_ARGS))
+    browser = launch_media_chromium(playwright, chromium_executable)
     yield browser
     browser.close()
 
@@ -131,10 +138,8 @@ def media_browser(playwright: Playwright, chromium_executable: str) -> Iterator[
 @pytest.fixture
 def media_page(media_browser: Browser) -> Iterator[Page]:
     """A fresh context and page of :func:`media_browser` (a WebRTC round trip to the simulator can take a while)."""
-    context = media_browser.new_context()
-    context.set_default_timeout(60_000)
-    yield context.new_page()
-    context.close()
+    with media_context_page(media_browser) as page:
+        yield page
 
 
 @pytest.fixture

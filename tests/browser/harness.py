@@ -31,13 +31,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, Playwright, expect
+
+from benchmarks.bench_media import MEDIA_ARGS
 
 #: The repository root (``tests/browser/harness.py`` → two levels up from ``tests``).
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -510,3 +512,21 @@ def screenshot(page: Page, name: str) -> Path:
 def safe_file_name(name: str) -> str:
     """``name`` with every character outside ``[A-Za-z0-9._-]`` replaced by ``_`` (test ids have ``[...]``)."""
     return "".join(char if char.isalnum() or char in "._-" else "_" for char in name).strip("_") or "unnamed"
+
+
+def launch_media_chromium(playwright: Playwright, executable: str, *extra_args: str) -> Browser:
+    """Chromium with the stage's media flags (``bench_media.MEDIA_ARGS``: fake capture devices, autoplay allowed),
+    plus ``extra_args`` (another fake capture file, say)."""
+    return playwright.chromium.launch(executable_path=executable, headless=True, args=[*MEDIA_ARGS, *extra_args])
+
+
+@contextlib.contextmanager
+def media_context_page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh context of ``browser`` with a 60 s default timeout (a WebRTC round trip to the simulator
+    can take a while); the context closes afterwards."""
+    context = browser.new_context()
+    context.set_default_timeout(60_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

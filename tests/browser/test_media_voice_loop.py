@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright
 
 from akool_lab import sim
-from benchmarks.bench_media import _WITH_TIMEOUT, MEDIA_ARGS, create_session, serve_pages
+from benchmarks.bench_media import _WITH_TIMEOUT, create_session, serve_pages
+from tests.browser.harness import launch_media_chromium, media_context_page
 
 pytest.importorskip("aiortc")
 pytest.importorskip("pocketsphinx")
@@ -41,18 +42,15 @@ def spoken_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def talking_browser(playwright: Playwright, chromium_executable: str, spoken_wav: Path) -> Iterator[Browser]:
-    args = [*MEDIA_ARGS, f"--use-file-for-fake-audio-capture={spoken_wav}"]
-    browser = playwright.chromium.launch(executable_path=chromium_executable, headless=True, args=args)
+    browser = launch_media_chromium(playwright, chromium_executable, f"--use-file-for-fake-audio-capture={spoken_wav}")
     yield browser
     browser.close()
 
 
 @pytest.fixture
 def talking_page(talking_browser: Browser) -> Iterator[Page]:
-    context = talking_browser.new_context()
-    context.set_default_timeout(60_000)
-    yield context.new_page()
-    context.close()
+    with media_context_page(talking_browser) as page:
+        yield page
 
 
 def test_talking_into_the_microphone_gives_a_user_transcript_and_a_timed_reply(talking_page: Page) -> None:
