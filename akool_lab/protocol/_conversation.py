@@ -1076,7 +1076,9 @@ class Conversation:
         """Whether a reply whose text all arrived, but without ``fin``, is complete at its ``audio_end`` (rule 10).
 
         Yes when ``fin`` is not expected (rule 2), and when the reply is the echo of exactly what was sent (nothing
-        of it can be missing). Otherwise its last chunks are waited for during the quiet period."""
+        of it can be missing). Otherwise its last chunks are waited for during the quiet period. A learned
+        expectation counts a whole echo without ``fin`` towards unlearning it: call this once per reply (the caller
+        ends the reply's text when it returns True)."""
         if not self.expects_fin:
             return True
         if self.expect_fin is None and _echo_of(slot) == 0:
